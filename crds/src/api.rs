@@ -33,6 +33,7 @@ pub const PROD_IN_STAGES_MESSAGE: &str = "prod cannot be listed in spec.stages: 
     printcolumn = r#"{"name":"Version","type":"string","jsonPath":".spec.version","description":"The API's own version"}"#,
     printcolumn = r#"{"name":"Stages","type":"string","jsonPath":".spec.stages","description":"Environments deployed without approval"}"#,
     printcolumn = r#"{"name":"Deployed","type":"string","jsonPath":".status.readyStages","description":"Stages running the desired revision / stages"}"#,
+    printcolumn = r#"{"name":"Accepted","type":"string","jsonPath":".status.conditions[?(@.type==\"Accepted\")].status","description":"Spec and mandatory tags are valid"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Driver","type":"string","jsonPath":".spec.driver","priority":1}"#,
     printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.revision","priority":1}"#,

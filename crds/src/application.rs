@@ -26,6 +26,7 @@ use crate::{common::Environment, duration::ShortDuration, outbox::PendingEvent};
     printcolumn = r#"{"name":"Environment","type":"string","jsonPath":".spec.environment"}"#,
     printcolumn = r#"{"name":"Credential","type":"string","jsonPath":".spec.credentialType"}"#,
     printcolumn = r#"{"name":"Secret","type":"string","jsonPath":".status.secretName"}"#,
+    printcolumn = r#"{"name":"Accepted","type":"string","jsonPath":".status.conditions[?(@.type==\"Accepted\")].status","description":"Spec and mandatory tags are valid"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Rotation","type":"string","jsonPath":".status.rotation.phase","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#

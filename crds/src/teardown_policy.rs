@@ -36,6 +36,7 @@ pub const SCHEDULE_PATTERN: &str = r"^[0-9A-Za-z*/,?#-]+( +[0-9A-Za-z*/,?#-]+){4
     printcolumn = r#"{"name":"Dry-Run","type":"boolean","jsonPath":".spec.dryRun"}"#,
     printcolumn = r#"{"name":"Next-Run","type":"date","jsonPath":".status.nextRunAt"}"#,
     printcolumn = r#"{"name":"Last-Run","type":"date","jsonPath":".status.lastRunAt","priority":1}"#,
+    printcolumn = r#"{"name":"Accepted","type":"string","jsonPath":".status.conditions[?(@.type==\"Accepted\")].status","description":"Spec and mandatory tags are valid"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
