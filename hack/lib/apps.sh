@@ -98,6 +98,20 @@ webhook_up() {
 apps_down_controllers() { stop_bg apim-operator; webhook_unregister; stop_bg apim-webhook; }
 apps_down() { apps_down_controllers; stop_bg apim-sim; }
 
+# lab_is_up INFRA_ONLY : 0 when every process the mode needs runs and answers.
+lab_is_up() {
+  [[ -f "$LAB_DIR/lab.env" ]] || return 1
+  # shellcheck disable=SC1090
+  source "$LAB_DIR/lab.env"
+  if [[ "$APIM_LAB_MODE" == lab ]]; then
+    pid_alive kube-apiserver && pid_alive etcd && pid_alive kube-controller-manager || return 1
+  fi
+  timeout 5 "$APIM_KUBECTL" --kubeconfig "$KUBECONFIG" get --raw /readyz >/dev/null 2>&1 || return 1
+  pid_alive kafka && pid_alive apim-sim && sim_ready || return 1
+  (( $1 == 1 )) && return 0
+  pid_alive apim-webhook && webhook_ready && pid_alive apim-operator && operator_ready
+}
+
 apps_status() {
   local c
   for c in apim-sim apim-webhook apim-operator; do
