@@ -221,3 +221,24 @@ pub fn bin_path(name: &str) -> PathBuf {
     );
     path
 }
+
+/// Runs `cleanup` with a fresh client on a thread of its own and waits for it: for `Drop`
+/// impls, which cannot await and may run while the test's runtime shuts down.
+pub fn blocking_cleanup<F, Fut>(config: kube::Config, cleanup: F)
+where
+    F: FnOnce(Client) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        if let Ok(client) = Client::try_from(config) {
+            rt.block_on(cleanup(client));
+        }
+    })
+    .join();
+}

@@ -138,27 +138,15 @@ async fn register(lab: &Lab, name: &str, port: u16, ca_pem: &[u8], namespaces: &
 impl Drop for WebhookProcess {
     fn drop(&mut self) {
         let name = self.registration.clone();
-        let config = self.config.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async move {
-                if let Ok(client) = kube::Client::try_from(config) {
-                    let dp = DeleteParams::default();
-                    let _ = Api::<ValidatingWebhookConfiguration>::all(client.clone())
-                        .delete(&name, &dp)
-                        .await;
-                    let _ = Api::<MutatingWebhookConfiguration>::all(client)
-                        .delete(&name, &dp)
-                        .await;
-                }
-            });
-        })
-        .join();
+        crate::lab::blocking_cleanup(self.config.clone(), |client| async move {
+            let dp = DeleteParams::default();
+            let _ = Api::<ValidatingWebhookConfiguration>::all(client.clone())
+                .delete(&name, &dp)
+                .await;
+            let _ = Api::<MutatingWebhookConfiguration>::all(client)
+                .delete(&name, &dp)
+                .await;
+        });
         // The API server learns of the deleted registration through its own watch: keep
         // serving a moment so requests in flight elsewhere are not refused.
         std::thread::sleep(Duration::from_secs(2));
