@@ -236,9 +236,12 @@ where
         else {
             return;
         };
-        if let Ok(client) = Client::try_from(config) {
-            rt.block_on(cleanup(client));
-        }
+        // The client must be built inside the runtime: it spawns its connection tasks.
+        rt.block_on(async move {
+            if let Ok(client) = Client::try_from(config) {
+                cleanup(client).await;
+            }
+        });
     })
     .join();
 }

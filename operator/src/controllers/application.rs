@@ -1,0 +1,810 @@
+//! The Application controller: registers the application on the gateway of its environment
+//! and writes its credentials into a Secret owned by the Application (never into status,
+//! events or logs: the status carries only their hash). Deleting it deletes it on the gateway.
+//!
+//! A converged Application costs gateway reads only: no gateway write, no Secret write, no
+//! status write.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use crds::application::{ApplicationStatus, CredentialType, RotationPhase, RotationStatus};
+use crds::conditions::{self, reasons, types};
+use futures::StreamExt;
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::discovery::ApiResource;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::watcher;
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info_span};
+
+use super::acceptance::{self, Acceptance};
+use super::api::GATEWAY_NOT_CONFIGURED;
+use super::backoff::Backoff;
+use super::context::{Context, FIELD_MANAGER};
+use super::shared::{self, K8sEvent, key};
+use crate::gateway::{self, ApplicationCredentials, CredentialKind, GatewayApi, GatewayError};
+
+/// Annotation on the credentials Secret: the SHA-256 of the credentials it holds.
+pub const CREDENTIALS_HASH_ANNOTATION: &str = "apim.cab-i.com/credentials-hash";
+
+/// Why a reconcile failed (retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to patch the status of Application {name}: {source}")]
+    PatchStatus { name: String, source: kube::Error },
+    #[error("failed to write the credentials Secret {secret} of Application {name}: {source}")]
+    WriteSecret {
+        name: String,
+        secret: String,
+        source: kube::Error,
+    },
+    #[error("failed to read the credentials Secret {secret} of Application {name}: {source}")]
+    ReadSecret {
+        name: String,
+        secret: String,
+        source: kube::Error,
+    },
+    #[error("failed to get the gateway client to delete Application {name}: {source}")]
+    CleanupClient {
+        name: String,
+        source: Box<super::clients::ClientError>,
+    },
+    #[error("failed to delete Application {name} from the gateway: {source}")]
+    Cleanup {
+        name: String,
+        source: Box<GatewayError>,
+    },
+    #[error("failed to run the finalizer of Application {name}: {source}")]
+    Finalizer {
+        name: String,
+        source: Box<finalizer::Error<Error>>,
+    },
+}
+
+impl Error {
+    /// The metric label of this error.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::PatchStatus { .. } => "patch_status_failed",
+            Error::WriteSecret { .. } => "write_secret_failed",
+            Error::ReadSecret { .. } => "read_secret_failed",
+            Error::CleanupClient { .. } => "cleanup_client_failed",
+            Error::Cleanup { .. } => "cleanup_failed",
+            Error::Finalizer { source, .. } => match source.as_ref() {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
+                    e.metric_label()
+                }
+                _ => "finalizer_failed",
+            },
+        }
+    }
+}
+
+/// The Application controller's state.
+pub struct AppContext {
+    /// Shared controller state.
+    pub ctx: Arc<Context>,
+    /// The Application kind.
+    pub resource: ApiResource,
+    /// Transient failures per object.
+    pub backoff: Backoff,
+}
+
+impl AppContext {
+    /// The controller's state over `ctx`.
+    pub fn new(ctx: Arc<Context>) -> AppContext {
+        let max = ctx.resync_interval.min(Duration::from_secs(300));
+        AppContext {
+            ctx,
+            resource: ApiResource::erase::<crds::Application>(&()),
+            backoff: Backoff::new(Duration::from_millis(500), max),
+        }
+    }
+}
+
+/// Runs the Application controller until `token` is cancelled.
+pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
+    let actx = Arc::new(AppContext::new(ctx.clone()));
+    let ar = actx.resource.clone();
+    let apps: Api<DynamicObject> = match &ctx.watch_namespace {
+        Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &ar),
+        None => Api::all_with(ctx.client.clone(), &ar),
+    };
+    let controller = Controller::new_with(apps, watcher::Config::default().any_semantic(), ar)
+        .with_config(controller::Config::default().concurrency(ctx.concurrency))
+        .graceful_shutdown_on(token.cancelled_owned());
+    let sync = shared::signal_synced("Application", controller.store(), ctx.health.clone());
+    controller
+        .run(reconcile, error_policy, actx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile error");
+            }
+        })
+        .await;
+    sync.abort();
+    tracing::info!(kind = "Application", "controller stopped");
+}
+
+/// Reconciles one Application.
+pub async fn reconcile(obj: Arc<DynamicObject>, actx: Arc<AppContext>) -> Result<Action, Error> {
+    let span = info_span!("reconcile", kind = "Application", namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any());
+    async move {
+        let started = Instant::now();
+        let result = reconcile_inner(obj, &actx).await;
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.metric_label(),
+        };
+        actx.ctx
+            .metrics
+            .observe_reconcile("Application", label, started.elapsed().as_secs_f64());
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+/// Transient failures back off per object.
+pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, actx: Arc<AppContext>) -> Action {
+    let delay = actx.backoff.next(&key(&obj));
+    tracing::warn!(%error, ?delay, "reconcile failed, retrying");
+    Action::requeue(delay)
+}
+
+async fn reconcile_inner(obj: Arc<DynamicObject>, actx: &AppContext) -> Result<Action, Error> {
+    let has_finalizer = obj.finalizers().iter().any(|f| f == crds::FINALIZER);
+    if obj.metadata.deletion_timestamp.is_some() && !has_finalizer {
+        return Ok(Action::await_change());
+    }
+    let verdict = acceptance::judge::<crds::Application>(&obj);
+    let typed: Option<crds::Application> = match verdict {
+        Acceptance::Accepted => serde_json::to_value(&*obj)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok()),
+        _ => None,
+    };
+    let wants_finalizer = typed
+        .as_ref()
+        .is_some_and(|a| actx.ctx.clients.has_gateway(a.spec.environment));
+    if !has_finalizer && !wants_finalizer {
+        return apply(&obj, typed.as_ref(), &verdict, actx).await;
+    }
+    let name = obj.name_any();
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        actx.ctx.client.clone(),
+        &obj.namespace().unwrap_or_default(),
+        &actx.resource,
+    );
+    finalizer(&api, crds::FINALIZER, obj, |event| async {
+        match event {
+            finalizer::Event::Apply(o) => apply(&o, typed.as_ref(), &verdict, actx).await,
+            finalizer::Event::Cleanup(o) => cleanup(&o, actx).await,
+        }
+    })
+    .await
+    .map_err(|source| Error::Finalizer {
+        name,
+        source: Box::new(source),
+    })
+}
+
+/// The gateway body of an Application.
+pub fn desired_spec(app: &crds::Application) -> gateway::ApplicationSpec {
+    gateway::ApplicationSpec {
+        name: app.spec.display_name.clone(),
+        description: Some(app.spec.description.clone()),
+        version: None,
+        contact_emails: app.spec.contact_emails.clone(),
+        site_urls: Vec::new(),
+        identifiers: Vec::new(),
+        auth_strategy_ids: Vec::new(),
+    }
+}
+
+fn differs(desired: &gateway::ApplicationSpec, actual: &gateway::Application) -> bool {
+    desired.name != actual.name
+        || desired.description.as_deref().unwrap_or_default()
+            != actual.description.as_deref().unwrap_or_default()
+        || desired.contact_emails != actual.contact_emails
+}
+
+/// The Secret's data for the credential type: `apiKey`, or `clientId` + `clientSecret`.
+pub fn secret_data(
+    credentials: &ApplicationCredentials,
+    kind: CredentialType,
+) -> BTreeMap<String, ByteString> {
+    let mut data = BTreeMap::new();
+    let mut put = |k: &str, v: Option<&str>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            data.insert(k.to_string(), ByteString(v.as_bytes().to_vec()));
+        }
+    };
+    match kind {
+        CredentialType::ApiKey => put(
+            "apiKey",
+            credentials.api_access_key.as_ref().map(|k| k.expose()),
+        ),
+        CredentialType::Oauth2 => {
+            put("clientId", credentials.client_id.as_deref());
+            put(
+                "clientSecret",
+                credentials.client_secret.as_ref().map(|s| s.expose()),
+            );
+        }
+    }
+    data
+}
+
+/// SHA-256 (hex) of the Secret's data, keys in order: what `status.credentialsHash` shows.
+pub fn credentials_hash(data: &BTreeMap<String, ByteString>) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in data {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(&v.0);
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+enum Failure {
+    NotConfigured,
+    Gateway(GatewayError),
+    Client(String),
+}
+
+/// Registers or updates the application; returns it with its credentials.
+async fn sync_gateway(
+    gw: &dyn GatewayApi,
+    app: &crds::Application,
+    known_id: Option<&str>,
+    events: &mut Vec<K8sEvent>,
+) -> Result<(gateway::Application, Option<ApplicationCredentials>), GatewayError> {
+    let desired = desired_spec(app);
+    let mut actual = match known_id {
+        Some(id) => match gw.get_application(id).await {
+            Ok(a) => Some(a),
+            Err(e) if e.is_not_found() || e.status() == Some(400) => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
+    if actual.is_none()
+        && let Some(found) = gw.find_application(&desired.name).await?
+    {
+        actual = Some(gw.get_application(&found.id).await?);
+    }
+    let app_gw = match actual {
+        None => {
+            let created = gw.create_application(&desired).await?;
+            events.push(K8sEvent::normal(
+                "Registered",
+                "Register",
+                format!(
+                    "registered on gateway {} as {}",
+                    app.spec.environment, created.id
+                ),
+            ));
+            created
+        }
+        Some(a) if differs(&desired, &a) => {
+            let mut updated = gw.update_application(&a.id, &desired).await?;
+            if updated.access_tokens.is_none() {
+                updated.access_tokens = a.access_tokens.clone();
+            }
+            updated
+        }
+        Some(a) => a,
+    };
+    let mut credentials = app_gw.access_tokens.clone();
+    let needs_oauth = app.spec.credential_type == CredentialType::Oauth2
+        && credentials
+            .as_ref()
+            .is_none_or(|c| c.client_id.is_none() || c.client_secret.is_none());
+    let needs_key = app.spec.credential_type == CredentialType::ApiKey
+        && credentials
+            .as_ref()
+            .is_none_or(|c| c.api_access_key.is_none());
+    if needs_oauth || needs_key {
+        let kind = if needs_oauth {
+            CredentialKind::OAuth
+        } else {
+            CredentialKind::ApiKey
+        };
+        credentials = Some(gw.regenerate_credentials(&app_gw.id, kind).await?);
+    }
+    Ok((app_gw, credentials))
+}
+
+async fn apply(
+    obj: &DynamicObject,
+    typed: Option<&crds::Application>,
+    verdict: &Acceptance,
+    actx: &AppContext,
+) -> Result<Action, Error> {
+    let ctx = &actx.ctx;
+    let now = Utc::now();
+    let generation = obj.metadata.generation;
+    let current: ApplicationStatus = shared::stored_status(obj);
+    let mut status = current.clone();
+    status.observed_generation = generation;
+    let (accepted, reason, message) = verdict.condition();
+    conditions::set_condition(
+        &mut status.conditions,
+        types::ACCEPTED,
+        accepted,
+        reason,
+        &message,
+        generation,
+        now,
+    );
+    let mut events = Vec::new();
+    let Some(app) = typed else {
+        conditions::set_condition(
+            &mut status.conditions,
+            types::READY,
+            false,
+            reason,
+            "not registered: the Application is not accepted",
+            generation,
+            now,
+        );
+        write_status(obj, &current, &status, actx).await?;
+        return Ok(Action::await_change());
+    };
+    let env = app.spec.environment;
+    let outcome = match ctx.clients.gateway(env).await {
+        Ok(None) => Err(Failure::NotConfigured),
+        Err(e) => Err(Failure::Client(e.to_string())),
+        Ok(Some(gw)) => match sync_gateway(
+            gw.api.as_ref(),
+            app,
+            current.gateway_application_id.as_deref(),
+            &mut events,
+        )
+        .await
+        {
+            Ok((app_gw, credentials)) => Ok((gw, app_gw, credentials)),
+            Err(e) => Err(Failure::Gateway(e)),
+        },
+    };
+    let mut transient = false;
+    let mut requeue = ctx.resync_interval;
+    let outcome = match outcome {
+        Ok((gw, app_gw, credentials)) => {
+            status.gateway_application_id = Some(app_gw.id.clone());
+            let secret_name = app.secret_name();
+            let existing = read_secret(obj, &secret_name, actx).await?;
+            match rotate(
+                gw.api.as_ref(),
+                app,
+                &app_gw.id,
+                credentials,
+                existing.as_ref(),
+                &mut status,
+                now,
+                &mut events,
+            )
+            .await
+            {
+                Ok((data, hash)) => Ok((secret_name, existing, data, hash)),
+                Err(e) => Err(Failure::Gateway(e)),
+            }
+        }
+        Err(f) => Err(f),
+    };
+    match outcome {
+        Ok((secret_name, existing, data, hash)) => {
+            ensure_secret(
+                obj,
+                app,
+                &secret_name,
+                existing.as_ref(),
+                data,
+                &hash,
+                actx,
+                &mut events,
+            )
+            .await?;
+            status.secret_name = Some(secret_name.clone());
+            status.credentials_hash = Some(hash);
+            if let Some(r) = status
+                .rotation
+                .as_ref()
+                .filter(|r| r.phase == RotationPhase::Overlapping)
+                && let Some(ends) = &r.overlap_ends_at
+            {
+                let left = (crds::from_time(ends) - now).to_std().unwrap_or_default()
+                    + Duration::from_secs(1);
+                requeue = requeue.min(left);
+            }
+            conditions::set_condition(
+                &mut status.conditions,
+                types::READY,
+                true,
+                reasons::RECONCILED,
+                &format!("registered on gateway {env}; credentials in Secret {secret_name}"),
+                generation,
+                now,
+            );
+            conditions::set_condition(
+                &mut status.conditions,
+                types::DEGRADED,
+                false,
+                reasons::RECONCILED,
+                "",
+                generation,
+                now,
+            );
+        }
+        Err(failure) => {
+            let (reason, message) = match failure {
+                Failure::NotConfigured => (
+                    GATEWAY_NOT_CONFIGURED,
+                    format!("no gateway is configured for {env}"),
+                ),
+                Failure::Client(m) => {
+                    transient = true;
+                    (reasons::GATEWAY_ERROR, m)
+                }
+                Failure::Gateway(e) => {
+                    transient = e.is_transient();
+                    if e.is_unauthorized() {
+                        ctx.clients.invalidate_gateway(env).await;
+                    }
+                    let reason = if e.is_transient() {
+                        reasons::GATEWAY_ERROR
+                    } else {
+                        reasons::DEPLOY_FAILED
+                    };
+                    (reason, e.to_string())
+                }
+            };
+            conditions::set_condition(
+                &mut status.conditions,
+                types::READY,
+                false,
+                reason,
+                &message,
+                generation,
+                now,
+            );
+        }
+    }
+    write_status(obj, &current, &status, actx).await?;
+    shared::publish(ctx, &actx.resource, obj, events).await;
+    if transient {
+        Ok(Action::requeue(actx.backoff.next(&key(obj))))
+    } else {
+        actx.backoff.reset(&key(obj));
+        Ok(Action::requeue(requeue))
+    }
+}
+
+/// Keys of the previous credential kept in the Secret during a rotation's overlap window.
+pub const PREVIOUS_KEYS: [&str; 2] = ["previousApiKey", "previousClientSecret"];
+
+/// Handles `spec.rotation`: a new request regenerates the credential and keeps the previous
+/// one in the Secret (`previousApiKey` / `previousClientSecret`) until the overlap ends; then
+/// it is dropped (phase `Completed`). Returns the Secret's data and the hash of the current
+/// credential.
+#[allow(clippy::too_many_arguments)]
+async fn rotate(
+    gw: &dyn GatewayApi,
+    app: &crds::Application,
+    app_id: &str,
+    credentials: Option<ApplicationCredentials>,
+    existing: Option<&Secret>,
+    status: &mut ApplicationStatus,
+    now: chrono::DateTime<Utc>,
+    events: &mut Vec<K8sEvent>,
+) -> Result<(BTreeMap<String, ByteString>, String), GatewayError> {
+    let kind = app.spec.credential_type;
+    let existing_data = existing.and_then(|s| s.data.clone()).unwrap_or_default();
+    let mut current = credentials
+        .as_ref()
+        .map(|c| secret_data(c, kind))
+        .unwrap_or_default();
+    let mut previous: BTreeMap<String, ByteString> = existing_data
+        .iter()
+        .filter(|(k, _)| PREVIOUS_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(request) = app.pending_rotation() {
+        let overlap = app
+            .spec
+            .rotation
+            .as_ref()
+            .map(|r| r.overlap.as_secs())
+            .unwrap_or(0);
+        if existing.is_none() {
+            // A new Application: its first credential is the requested one.
+            status.rotation = Some(RotationStatus {
+                last_request_id: Some(request.to_string()),
+                overlap_ends_at: None,
+                phase: RotationPhase::Completed,
+            });
+        } else {
+            let regenerated = gw
+                .regenerate_credentials(
+                    app_id,
+                    if kind == CredentialType::Oauth2 {
+                        CredentialKind::OAuth
+                    } else {
+                        CredentialKind::ApiKey
+                    },
+                )
+                .await?;
+            let (current_key, previous_key) = match kind {
+                CredentialType::ApiKey => ("apiKey", "previousApiKey"),
+                CredentialType::Oauth2 => ("clientSecret", "previousClientSecret"),
+            };
+            previous.clear();
+            if let Some(old) = existing_data.get(current_key) {
+                previous.insert(previous_key.to_string(), old.clone());
+            }
+            current = secret_data(&regenerated, kind);
+            let ends =
+                now + chrono::Duration::seconds(i64::try_from(overlap).unwrap_or(i64::MAX / 2));
+            status.rotation = Some(RotationStatus {
+                last_request_id: Some(request.to_string()),
+                overlap_ends_at: Some(crds::to_time(ends)),
+                phase: RotationPhase::Overlapping,
+            });
+            events.push(K8sEvent::normal(
+                "ApiKeyRotated",
+                "Rotate",
+                format!("credential rotated (request {request}); the previous one stays in the Secret until {}", ends.to_rfc3339()),
+            ));
+        }
+    }
+    if let Some(r) = status.rotation.as_mut()
+        && r.phase == RotationPhase::Overlapping
+        && r.overlap_ends_at
+            .as_ref()
+            .is_none_or(|t| crds::from_time(t) <= now)
+    {
+        previous.clear();
+        r.phase = RotationPhase::Completed;
+        events.push(K8sEvent::normal(
+            "PreviousCredentialRemoved",
+            "Rotate",
+            "the overlap window ended: the previous credential is removed from the Secret",
+        ));
+    }
+    if status
+        .rotation
+        .as_ref()
+        .is_none_or(|r| r.phase != RotationPhase::Overlapping)
+    {
+        previous.clear();
+    }
+    let hash = credentials_hash(&current);
+    current.extend(previous);
+    Ok((current, hash))
+}
+
+async fn read_secret(
+    obj: &DynamicObject,
+    secret_name: &str,
+    actx: &AppContext,
+) -> Result<Option<Secret>, Error> {
+    let secrets: Api<Secret> = Api::namespaced(
+        actx.ctx.client.clone(),
+        &obj.namespace().unwrap_or_default(),
+    );
+    secrets
+        .get_opt(secret_name)
+        .await
+        .map_err(|source| Error::ReadSecret {
+            name: obj.name_any(),
+            secret: secret_name.to_string(),
+            source,
+        })
+}
+
+/// Writes the credentials Secret (owned by the Application) unless it already holds them.
+#[allow(clippy::too_many_arguments)]
+async fn ensure_secret(
+    obj: &DynamicObject,
+    app: &crds::Application,
+    secret_name: &str,
+    existing: Option<&Secret>,
+    data: BTreeMap<String, ByteString>,
+    hash: &str,
+    actx: &AppContext,
+    events: &mut Vec<K8sEvent>,
+) -> Result<(), Error> {
+    let ns = obj.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(actx.ctx.client.clone(), &ns);
+    let uid = obj.uid().unwrap_or_default();
+    let up_to_date = existing.is_some_and(|s| {
+        s.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(CREDENTIALS_HASH_ANNOTATION))
+            .map(String::as_str)
+            == Some(hash)
+            && s.data.as_ref() == Some(&data)
+            && s.metadata
+                .owner_references
+                .as_ref()
+                .is_some_and(|o| o.iter().any(|r| r.uid == uid))
+    });
+    if up_to_date {
+        return Ok(());
+    }
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name.to_string()),
+            namespace: Some(ns),
+            annotations: Some(BTreeMap::from([(
+                CREDENTIALS_HASH_ANNOTATION.to_string(),
+                hash.to_string(),
+            )])),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/managed-by".to_string(),
+                FIELD_MANAGER.to_string(),
+            )])),
+            owner_references: Some(vec![OwnerReference {
+                api_version: crds::API_VERSION.to_string(),
+                kind: "Application".to_string(),
+                name: app.name_any(),
+                uid,
+                controller: Some(true),
+                block_owner_deletion: None,
+            }]),
+            ..ObjectMeta::default()
+        },
+        data: Some(data),
+        type_: Some("Opaque".to_string()),
+        ..Secret::default()
+    };
+    let mut body = serde_json::to_value(&secret).unwrap_or_default();
+    body["apiVersion"] = "v1".into();
+    body["kind"] = "Secret".into();
+    secrets
+        .patch(
+            secret_name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(body),
+        )
+        .await
+        .map_err(|source| Error::WriteSecret {
+            name: obj.name_any(),
+            secret: secret_name.to_string(),
+            source,
+        })?;
+    tracing::info!(secret = secret_name, "credentials written");
+    events.push(K8sEvent::normal(
+        "CredentialsWritten",
+        "WriteSecret",
+        format!("credentials written to Secret {secret_name}"),
+    ));
+    Ok(())
+}
+
+async fn write_status(
+    obj: &DynamicObject,
+    current: &ApplicationStatus,
+    desired: &ApplicationStatus,
+    actx: &AppContext,
+) -> Result<(), Error> {
+    let strip = |s: &ApplicationStatus| ApplicationStatus {
+        pending_events: Vec::new(),
+        ..s.clone()
+    };
+    let desired = strip(desired);
+    if desired == strip(current) {
+        return Ok(());
+    }
+    shared::apply_status(&actx.ctx, &actx.resource, obj, &desired)
+        .await
+        .map_err(|source| Error::PatchStatus {
+            name: obj.name_any(),
+            source,
+        })
+}
+
+async fn cleanup(obj: &DynamicObject, actx: &AppContext) -> Result<Action, Error> {
+    let name = obj.name_any();
+    let status: ApplicationStatus = shared::stored_status(obj);
+    let app: Option<crds::Application> = serde_json::to_value(obj)
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok());
+    let Some(env) = app.as_ref().map(|a| a.spec.environment) else {
+        return Ok(Action::await_change());
+    };
+    let gw = match actx.ctx.clients.gateway(env).await {
+        Ok(Some(gw)) => gw,
+        Ok(None) => return Ok(Action::await_change()),
+        Err(e) => {
+            return Err(Error::CleanupClient {
+                name,
+                source: Box::new(e),
+            });
+        }
+    };
+    let err = |e: GatewayError| Error::Cleanup {
+        name: name.clone(),
+        source: Box::new(e),
+    };
+    let mut id = status.gateway_application_id.clone();
+    if id.is_none()
+        && let Some(app) = &app
+    {
+        id = gw
+            .api
+            .find_application(&app.spec.display_name)
+            .await
+            .map_err(err)?
+            .map(|a| a.id);
+    }
+    if let Some(id) = id {
+        match gw.api.delete_application(&id).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(err(e)),
+        }
+    }
+    if let Some(app) = &app {
+        let secrets: Api<Secret> = Api::namespaced(
+            actx.ctx.client.clone(),
+            &obj.namespace().unwrap_or_default(),
+        );
+        // The owner reference collects it anyway; deleting now does not leave it to the GC's pace.
+        let _ = secrets
+            .delete(&app.secret_name(), &DeleteParams::default())
+            .await;
+    }
+    shared::publish(
+        &actx.ctx,
+        &actx.resource,
+        obj,
+        vec![K8sEvent::normal(
+            "Deleted",
+            "Delete",
+            format!("deleted from gateway {env}"),
+        )],
+    )
+    .await;
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::SecretString;
+
+    #[test]
+    fn secret_data_and_hash() {
+        let creds = ApplicationCredentials {
+            api_access_key: Some(SecretString::new("k-1")),
+            client_id: Some("cid".into()),
+            client_secret: Some(SecretString::new("cs")),
+            ..Default::default()
+        };
+        let key = secret_data(&creds, CredentialType::ApiKey);
+        assert_eq!(key.keys().collect::<Vec<_>>(), vec!["apiKey"]);
+        let oauth = secret_data(&creds, CredentialType::Oauth2);
+        assert_eq!(
+            oauth.keys().collect::<Vec<_>>(),
+            vec!["clientId", "clientSecret"]
+        );
+        let h = credentials_hash(&key);
+        assert_eq!(h.len(), 64);
+        assert!(!h.contains("k-1"));
+        assert_eq!(h, credentials_hash(&key.clone()));
+        assert_ne!(h, credentials_hash(&oauth));
+    }
+}

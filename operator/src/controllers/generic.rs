@@ -1,0 +1,213 @@
+//! The controller every kind runs in this release: validate, then keep
+//! `observedGeneration` and the `Accepted` condition current, with an Event on change.
+
+use std::any::TypeId;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::NamespaceResourceScope;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::discovery::ApiResource;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info_span};
+
+use super::acceptance::{self, Acceptance};
+use super::context::{Context, FIELD_MANAGER};
+use super::status;
+
+/// Why a reconcile failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to patch the status of {kind} {name}: {source}")]
+    PatchStatus {
+        kind: String,
+        name: String,
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    /// The metric label of this error.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::PatchStatus { .. } => "patch_status_failed",
+        }
+    }
+}
+
+struct KindContext {
+    ctx: Arc<Context>,
+    resource: ApiResource,
+    namespaced: bool,
+}
+
+fn is_namespaced<K: Resource>() -> bool
+where
+    K::Scope: 'static,
+{
+    TypeId::of::<K::Scope>() == TypeId::of::<NamespaceResourceScope>()
+}
+
+/// Runs the controller of kind `K` until `token` is cancelled.
+pub async fn run<K>(ctx: Arc<Context>, token: CancellationToken)
+where
+    K: Resource<DynamicType = ()> + DeserializeOwned + 'static,
+    K::Scope: 'static,
+{
+    let resource = ApiResource::erase::<K>(&());
+    let namespaced = is_namespaced::<K>();
+    let api: Api<DynamicObject> = match (&ctx.watch_namespace, namespaced) {
+        (Some(ns), true) => Api::namespaced_with(ctx.client.clone(), ns, &resource),
+        _ => Api::all_with(ctx.client.clone(), &resource),
+    };
+    let kind = resource.kind.clone();
+    let controller = Controller::new_with(
+        api,
+        watcher::Config::default().any_semantic(),
+        resource.clone(),
+    )
+    .with_config(controller::Config::default().concurrency(ctx.concurrency))
+    .graceful_shutdown_on(token.cancelled_owned());
+    let store = controller.store();
+    let health = ctx.health.clone();
+    let synced_kind = kind.clone();
+    let sync_watch = tokio::spawn(async move {
+        // The store's readiness signal wakes only its most recent waiter, and the
+        // controller waits on it too: poll with a timeout so both see it.
+        loop {
+            match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
+                Ok(Ok(())) => {
+                    tracing::info!(kind = %synced_kind, "cache synced");
+                    health.cache_synced();
+                    return;
+                }
+                Ok(Err(_)) => return,
+                Err(_elapsed) => continue,
+            }
+        }
+    });
+    let kctx = Arc::new(KindContext {
+        ctx,
+        resource,
+        namespaced,
+    });
+    controller
+        .run(reconcile::<K>, error_policy, kctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile error");
+            }
+        })
+        .await;
+    sync_watch.abort();
+    tracing::info!(%kind, "controller stopped");
+}
+
+async fn reconcile<K: DeserializeOwned>(
+    obj: Arc<DynamicObject>,
+    kctx: Arc<KindContext>,
+) -> Result<Action, Error> {
+    let kind = kctx.resource.kind.clone();
+    let span = info_span!("reconcile", kind = %kind, namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any());
+    async move {
+        let started = Instant::now();
+        let result = reconcile_inner::<K>(&obj, &kctx).await;
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.metric_label(),
+        };
+        kctx.ctx
+            .metrics
+            .observe_reconcile(&kind, label, started.elapsed().as_secs_f64());
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+async fn reconcile_inner<K: DeserializeOwned>(
+    obj: &DynamicObject,
+    kctx: &KindContext,
+) -> Result<Action, Error> {
+    let ctx = &kctx.ctx;
+    if obj.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let verdict = acceptance::judge::<K>(obj);
+    let Some(change) = status::desired(obj, &verdict, chrono::Utc::now()) else {
+        return Ok(Action::requeue(ctx.resync_interval));
+    };
+    let name = obj.name_any();
+    let api: Api<DynamicObject> = match (kctx.namespaced, obj.namespace()) {
+        (true, Some(ns)) => Api::namespaced_with(ctx.client.clone(), &ns, &kctx.resource),
+        _ => Api::all_with(ctx.client.clone(), &kctx.resource),
+    };
+    let body = status::apply_body(&kctx.resource, &change.status);
+    api.patch_status(
+        &name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await
+    .map_err(|source| Error::PatchStatus {
+        kind: kctx.resource.kind.clone(),
+        name: name.clone(),
+        source,
+    })?;
+    ctx.metrics
+        .status_writes
+        .get_or_create(&crate::metrics::KindLabels {
+            kind: kctx.resource.kind.clone(),
+        })
+        .inc();
+    if let Some(accepted) = change.accepted_changed_to {
+        let (_, reason, message) = verdict.condition();
+        match &verdict {
+            Acceptance::Accepted => tracing::info!("accepted"),
+            _ => tracing::warn!(%reason, %message, "not accepted"),
+        }
+        let event = Event {
+            type_: if accepted {
+                EventType::Normal
+            } else {
+                EventType::Warning
+            },
+            reason: if accepted {
+                "Accepted".into()
+            } else {
+                reason.into()
+            },
+            note: Some(truncate(&message, 1000)),
+            action: "Validate".into(),
+            secondary: None,
+        };
+        let reference = obj.object_ref(&kctx.resource);
+        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %e, "failed to publish a Kubernetes Event");
+        }
+    }
+    Ok(Action::requeue(ctx.resync_interval))
+}
+
+fn error_policy(_obj: Arc<DynamicObject>, error: &Error, _kctx: Arc<KindContext>) -> Action {
+    tracing::warn!(%error, "reconcile failed, retrying");
+    let jitter = rand::random::<u64>() % 5_000;
+    Action::requeue(Duration::from_millis(5_000 + jitter))
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}

@@ -1,0 +1,180 @@
+//! Small pieces every typed controller uses: the stored status, the status write, Events,
+//! and the cache-synced signal.
+
+use std::time::Duration;
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::discovery::ApiResource;
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::reflector::Store;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::context::{Context, FIELD_MANAGER};
+use crate::runtime::health::Health;
+
+/// A Kubernetes Event to publish after the status write.
+#[derive(Debug, Clone)]
+pub struct K8sEvent {
+    /// Warning rather than Normal.
+    pub warning: bool,
+    /// Short CamelCase reason.
+    pub reason: &'static str,
+    /// What the operator did.
+    pub action: &'static str,
+    /// A sentence for people (never credentials).
+    pub note: String,
+}
+
+impl K8sEvent {
+    /// A Normal event.
+    pub fn normal(reason: &'static str, action: &'static str, note: impl Into<String>) -> K8sEvent {
+        K8sEvent {
+            warning: false,
+            reason,
+            action,
+            note: note.into(),
+        }
+    }
+    /// A Warning event.
+    pub fn warning(
+        reason: &'static str,
+        action: &'static str,
+        note: impl Into<String>,
+    ) -> K8sEvent {
+        K8sEvent {
+            warning: true,
+            reason,
+            action,
+            note: note.into(),
+        }
+    }
+}
+
+/// The status stored on `obj`, read leniently (unreadable counts as empty).
+pub fn stored_status<S: DeserializeOwned + Default>(obj: &DynamicObject) -> S {
+    obj.data
+        .get("status")
+        .and_then(|s| serde_json::from_value(s.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// `namespace/name`.
+pub fn key(obj: &DynamicObject) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Applies `status` (the whole owned status) by server-side apply and counts the write.
+pub async fn apply_status<S: Serialize>(
+    ctx: &Context,
+    ar: &ApiResource,
+    obj: &DynamicObject,
+    status: &S,
+) -> Result<(), kube::Error> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &obj.namespace().unwrap_or_default(), ar);
+    let body = serde_json::json!({"apiVersion": ar.api_version, "kind": ar.kind, "status": status});
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(body),
+    )
+    .await?;
+    ctx.metrics
+        .status_writes
+        .get_or_create(&crate::metrics::KindLabels {
+            kind: ar.kind.clone(),
+        })
+        .inc();
+    Ok(())
+}
+
+/// Adds `crds::FINALIZER` by a merge patch that carries the object's resourceVersion (a
+/// concurrent change makes it fail with 409 and the reconcile is retried).
+pub async fn add_finalizer(
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+) -> Result<(), kube::Error> {
+    let mut finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
+    finalizers.push(crds::FINALIZER.to_string());
+    let patch = serde_json::json!({
+        "metadata": {"resourceVersion": obj.metadata.resource_version, "finalizers": finalizers}
+    });
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Publishes Kubernetes Events on `obj` in the background (failures are logged, never
+/// fatal), so a reconcile does not wait for them.
+pub async fn publish(ctx: &Context, ar: &ApiResource, obj: &DynamicObject, events: Vec<K8sEvent>) {
+    if events.is_empty() {
+        return;
+    }
+    let reference = obj.object_ref(ar);
+    let recorder = ctx.recorder.clone();
+    tokio::spawn(async move {
+        publish_now(&recorder, &reference, events).await;
+    });
+}
+
+async fn publish_now(
+    recorder: &kube::runtime::events::Recorder,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    events: Vec<K8sEvent>,
+) {
+    for e in events {
+        let event = Event {
+            type_: if e.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: e.reason.into(),
+            note: Some(truncate(&e.note, 1000)),
+            action: e.action.into(),
+            secondary: None,
+        };
+        if let Err(err) = recorder.publish(&event, reference).await {
+            tracing::warn!(error = %err, "failed to publish a Kubernetes Event");
+        }
+    }
+}
+
+/// Truncates at a character boundary, with an ellipsis.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Tells `health` once `store` has synced (polling: the store wakes only its last waiter).
+pub fn signal_synced(
+    kind: &'static str,
+    store: Store<DynamicObject>,
+    health: std::sync::Arc<Health>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
+                Ok(Ok(())) => {
+                    tracing::info!(kind, "cache synced");
+                    health.cache_synced();
+                    return;
+                }
+                Ok(Err(_)) => return,
+                Err(_elapsed) => continue,
+            }
+        }
+    })
+}

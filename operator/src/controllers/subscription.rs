@@ -1,0 +1,542 @@
+//! The Subscription controller: associates the Application and the Api on the gateway of the
+//! environment, and says why not when it cannot (Api not deployed there yet, Application
+//! missing, gateway refused). Reacts when the Api or Application it names appears or changes.
+//! Deleting it revokes the access and reads the gateway back before the finalizer goes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use crds::conditions::{self, reasons, types};
+use crds::subscription::SubscriptionStatus;
+use futures::StreamExt;
+use kube::ResourceExt;
+use kube::api::{Api, DynamicObject};
+use kube::discovery::ApiResource;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info_span};
+
+use super::acceptance::{self, Acceptance};
+use super::api::GATEWAY_NOT_CONFIGURED;
+use super::backoff::Backoff;
+use super::context::Context;
+use super::shared::{self, K8sEvent, key};
+use crate::gateway::GatewayError;
+
+/// Why a reconcile failed (retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to patch the status of Subscription {name}: {source}")]
+    PatchStatus { name: String, source: kube::Error },
+    #[error("failed to get the gateway client to revoke Subscription {name}: {source}")]
+    CleanupClient {
+        name: String,
+        source: Box<super::clients::ClientError>,
+    },
+    #[error("failed to revoke Subscription {name} on the gateway: {source}")]
+    Cleanup {
+        name: String,
+        source: Box<GatewayError>,
+    },
+    #[error(
+        "failed to confirm the revocation of Subscription {name}: the gateway still lists API {api_id} for application {application_id}"
+    )]
+    StillSubscribed {
+        name: String,
+        api_id: String,
+        application_id: String,
+    },
+    #[error("failed to run the finalizer of Subscription {name}: {source}")]
+    Finalizer {
+        name: String,
+        source: Box<finalizer::Error<Error>>,
+    },
+}
+
+impl Error {
+    /// The metric label of this error.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::PatchStatus { .. } => "patch_status_failed",
+            Error::CleanupClient { .. } => "cleanup_client_failed",
+            Error::Cleanup { .. } => "cleanup_failed",
+            Error::StillSubscribed { .. } => "revocation_unconfirmed",
+            Error::Finalizer { source, .. } => match source.as_ref() {
+                finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
+                    e.metric_label()
+                }
+                _ => "finalizer_failed",
+            },
+        }
+    }
+}
+
+/// The Subscription controller's state.
+pub struct SubContext {
+    /// Shared controller state.
+    pub ctx: Arc<Context>,
+    /// The Subscription kind.
+    pub resource: ApiResource,
+    /// Transient failures per object.
+    pub backoff: Backoff,
+}
+
+impl SubContext {
+    /// The controller's state over `ctx`.
+    pub fn new(ctx: Arc<Context>) -> SubContext {
+        let max = ctx.resync_interval.min(Duration::from_secs(300));
+        SubContext {
+            ctx,
+            resource: ApiResource::erase::<crds::Subscription>(&()),
+            backoff: Backoff::new(Duration::from_millis(500), max),
+        }
+    }
+}
+
+/// The Subscriptions of `store` that name `obj` (an Api or Application) through `field`
+/// (`apiRef` or `applicationRef`), in its namespace.
+pub fn subscriptions_naming(
+    store: &Store<DynamicObject>,
+    obj: &DynamicObject,
+    field: &str,
+    ar: &ApiResource,
+) -> Vec<ObjectRef<DynamicObject>> {
+    let (Some(ns), name) = (obj.metadata.namespace.as_deref(), obj.name_any()) else {
+        return Vec::new();
+    };
+    let pointer = format!("/spec/{field}/name");
+    store
+        .state()
+        .iter()
+        .filter(|s| s.metadata.namespace.as_deref() == Some(ns))
+        .filter(|s| s.data.pointer(&pointer).and_then(Value::as_str) == Some(name.as_str()))
+        .map(|s| ObjectRef::new_with(&s.name_any(), ar.clone()).within(ns))
+        .collect()
+}
+
+/// Runs the Subscription controller until `token` is cancelled.
+pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
+    let sctx = Arc::new(SubContext::new(ctx.clone()));
+    let ar = sctx.resource.clone();
+    let api_ar = ApiResource::erase::<crds::Api>(&());
+    let app_ar = ApiResource::erase::<crds::Application>(&());
+    let (subs, apis, apps): (Api<DynamicObject>, Api<DynamicObject>, Api<DynamicObject>) =
+        match &ctx.watch_namespace {
+            Some(ns) => (
+                Api::namespaced_with(ctx.client.clone(), ns, &ar),
+                Api::namespaced_with(ctx.client.clone(), ns, &api_ar),
+                Api::namespaced_with(ctx.client.clone(), ns, &app_ar),
+            ),
+            None => (
+                Api::all_with(ctx.client.clone(), &ar),
+                Api::all_with(ctx.client.clone(), &api_ar),
+                Api::all_with(ctx.client.clone(), &app_ar),
+            ),
+        };
+    let controller =
+        Controller::new_with(subs, watcher::Config::default().any_semantic(), ar.clone())
+            .with_config(controller::Config::default().concurrency(ctx.concurrency));
+    let store = controller.store();
+    let (s1, a1) = (store.clone(), ar.clone());
+    let (s2, a2) = (store.clone(), ar.clone());
+    let controller = controller
+        .watches_with(
+            apis,
+            api_ar,
+            watcher::Config::default().any_semantic(),
+            move |api| subscriptions_naming(&s1, &api, "apiRef", &a1),
+        )
+        .watches_with(
+            apps,
+            app_ar,
+            watcher::Config::default().any_semantic(),
+            move |app| subscriptions_naming(&s2, &app, "applicationRef", &a2),
+        )
+        .graceful_shutdown_on(token.cancelled_owned());
+    let sync = shared::signal_synced("Subscription", store, ctx.health.clone());
+    controller
+        .run(reconcile, error_policy, sctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile error");
+            }
+        })
+        .await;
+    sync.abort();
+    tracing::info!(kind = "Subscription", "controller stopped");
+}
+
+/// Reconciles one Subscription.
+pub async fn reconcile(obj: Arc<DynamicObject>, sctx: Arc<SubContext>) -> Result<Action, Error> {
+    let span = info_span!("reconcile", kind = "Subscription", namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any());
+    async move {
+        let started = Instant::now();
+        let result = reconcile_inner(obj, &sctx).await;
+        let label = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.metric_label(),
+        };
+        sctx.ctx
+            .metrics
+            .observe_reconcile("Subscription", label, started.elapsed().as_secs_f64());
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+/// Transient failures back off per object.
+pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, sctx: Arc<SubContext>) -> Action {
+    let delay = sctx.backoff.next(&key(&obj));
+    tracing::warn!(%error, ?delay, "reconcile failed, retrying");
+    Action::requeue(delay)
+}
+
+async fn reconcile_inner(obj: Arc<DynamicObject>, sctx: &SubContext) -> Result<Action, Error> {
+    let has_finalizer = obj.finalizers().iter().any(|f| f == crds::FINALIZER);
+    if obj.metadata.deletion_timestamp.is_some() && !has_finalizer {
+        return Ok(Action::await_change());
+    }
+    let verdict = acceptance::judge::<crds::Subscription>(&obj);
+    let typed: Option<crds::Subscription> = match verdict {
+        Acceptance::Accepted => serde_json::to_value(&*obj)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok()),
+        _ => None,
+    };
+    let wants_finalizer = typed
+        .as_ref()
+        .is_some_and(|s| sctx.ctx.clients.has_gateway(s.spec.environment));
+    if !has_finalizer && !wants_finalizer {
+        return apply(&obj, typed.as_ref(), &verdict, sctx).await;
+    }
+    let name = obj.name_any();
+    let api: Api<DynamicObject> = Api::namespaced_with(
+        sctx.ctx.client.clone(),
+        &obj.namespace().unwrap_or_default(),
+        &sctx.resource,
+    );
+    finalizer(&api, crds::FINALIZER, obj, |event| async {
+        match event {
+            finalizer::Event::Apply(o) => apply(&o, typed.as_ref(), &verdict, sctx).await,
+            finalizer::Event::Cleanup(o) => cleanup(&o, sctx).await,
+        }
+    })
+    .await
+    .map_err(|source| Error::Finalizer {
+        name,
+        source: Box::new(source),
+    })
+}
+
+/// Why access cannot be granted yet, or the two gateway ids.
+enum Readiness {
+    Ready {
+        api_id: String,
+        application_id: String,
+    },
+    NotYet {
+        reason: &'static str,
+        message: String,
+        transient: bool,
+    },
+}
+
+async fn readiness(sub: &crds::Subscription, ns: &str, sctx: &SubContext) -> Readiness {
+    let env = sub.spec.environment;
+    let apis: Api<crds::Api> = Api::namespaced(sctx.ctx.client.clone(), ns);
+    let apps: Api<crds::Application> = Api::namespaced(sctx.ctx.client.clone(), ns);
+    let api_name = &sub.spec.api_ref.name;
+    let app_name = &sub.spec.application_ref.name;
+    let transient = |what: &str, e: kube::Error| Readiness::NotYet {
+        reason: reasons::REFERENCE_NOT_FOUND,
+        message: format!("failed to read {what}: {e}"),
+        transient: true,
+    };
+    let api = match apis.get_opt(api_name).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return Readiness::NotYet {
+                reason: reasons::REFERENCE_NOT_FOUND,
+                message: format!("Api {api_name} does not exist"),
+                transient: false,
+            };
+        }
+        Err(e) => return transient(&format!("Api {api_name}"), e),
+    };
+    let app = match apps.get_opt(app_name).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return Readiness::NotYet {
+                reason: reasons::REFERENCE_NOT_FOUND,
+                message: format!("Application {app_name} does not exist"),
+                transient: false,
+            };
+        }
+        Err(e) => return transient(&format!("Application {app_name}"), e),
+    };
+    if app.spec.environment != env {
+        return Readiness::NotYet {
+            reason: reasons::INVALID_SPEC,
+            message: format!(
+                "Application {app_name} lives in {}, not {env}",
+                app.spec.environment
+            ),
+            transient: false,
+        };
+    }
+    let api_id = api
+        .status
+        .as_ref()
+        .filter(|s| s.is_deployed(env))
+        .and_then(|s| s.environments.get(&env))
+        .and_then(|e| e.gateway_api_id.clone());
+    let Some(api_id) = api_id else {
+        return Readiness::NotYet {
+            reason: reasons::NOT_DEPLOYED,
+            message: format!("Api {api_name} is not deployed to {env} yet"),
+            transient: false,
+        };
+    };
+    let Some(application_id) = app
+        .status
+        .as_ref()
+        .and_then(|s| s.gateway_application_id.clone())
+    else {
+        return Readiness::NotYet {
+            reason: reasons::PROGRESSING,
+            message: format!("Application {app_name} is not registered on the {env} gateway yet"),
+            transient: false,
+        };
+    };
+    Readiness::Ready {
+        api_id,
+        application_id,
+    }
+}
+
+async fn apply(
+    obj: &DynamicObject,
+    typed: Option<&crds::Subscription>,
+    verdict: &Acceptance,
+    sctx: &SubContext,
+) -> Result<Action, Error> {
+    let ctx = &sctx.ctx;
+    let now = Utc::now();
+    let generation = obj.metadata.generation;
+    let current: SubscriptionStatus = shared::stored_status(obj);
+    let mut status = current.clone();
+    status.observed_generation = generation;
+    let (accepted, reason, message) = verdict.condition();
+    conditions::set_condition(
+        &mut status.conditions,
+        types::ACCEPTED,
+        accepted,
+        reason,
+        &message,
+        generation,
+        now,
+    );
+    let Some(sub) = typed else {
+        status.active = false;
+        status.reason = Some("the Subscription is not accepted".into());
+        conditions::set_condition(
+            &mut status.conditions,
+            types::READY,
+            false,
+            reason,
+            "the Subscription is not accepted",
+            generation,
+            now,
+        );
+        write_status(obj, &current, &status, sctx).await?;
+        return Ok(Action::await_change());
+    };
+    let env = sub.spec.environment;
+    let mut events = Vec::new();
+    let mut transient = false;
+    let not_yet = match readiness(sub, &obj.namespace().unwrap_or_default(), sctx).await {
+        Readiness::NotYet {
+            reason,
+            message,
+            transient: t,
+        } => {
+            transient = t;
+            Some((reason, message))
+        }
+        Readiness::Ready {
+            api_id,
+            application_id,
+        } => {
+            status.gateway_api_id = Some(api_id.clone());
+            status.gateway_application_id = Some(application_id.clone());
+            match ctx.clients.gateway(env).await {
+                Ok(None) => Some((
+                    GATEWAY_NOT_CONFIGURED,
+                    format!("no gateway is configured for {env}"),
+                )),
+                Err(e) => {
+                    transient = true;
+                    Some((reasons::GATEWAY_ERROR, e.to_string()))
+                }
+                Ok(Some(gw)) => match gw.api.associate_api(&application_id, &api_id).await {
+                    Ok(change) => {
+                        if change.changed() {
+                            events.push(K8sEvent::normal(
+                                "AccessGranted",
+                                "Subscribe",
+                                format!("access granted on gateway {env}"),
+                            ));
+                        }
+                        None
+                    }
+                    Err(e) => {
+                        transient = e.is_transient();
+                        let reason = if transient {
+                            reasons::GATEWAY_ERROR
+                        } else {
+                            reasons::DEPLOY_FAILED
+                        };
+                        let message = if transient {
+                            e.to_string()
+                        } else {
+                            format!("the gateway refused: {e}")
+                        };
+                        Some((reason, message))
+                    }
+                },
+            }
+        }
+    };
+    match not_yet {
+        None => {
+            status.active = true;
+            status.reason = None;
+            conditions::set_condition(
+                &mut status.conditions,
+                types::READY,
+                true,
+                reasons::ACCESS_GRANTED,
+                &format!("access granted on {env}"),
+                generation,
+                now,
+            );
+        }
+        Some((reason, message)) => {
+            status.active = false;
+            status.reason = Some(message.clone());
+            conditions::set_condition(
+                &mut status.conditions,
+                types::READY,
+                false,
+                reason,
+                &message,
+                generation,
+                now,
+            );
+        }
+    }
+    write_status(obj, &current, &status, sctx).await?;
+    shared::publish(ctx, &sctx.resource, obj, events).await;
+    if transient {
+        Ok(Action::requeue(sctx.backoff.next(&key(obj))))
+    } else {
+        sctx.backoff.reset(&key(obj));
+        Ok(Action::requeue(ctx.resync_interval))
+    }
+}
+
+async fn write_status(
+    obj: &DynamicObject,
+    current: &SubscriptionStatus,
+    desired: &SubscriptionStatus,
+    sctx: &SubContext,
+) -> Result<(), Error> {
+    let strip = |s: &SubscriptionStatus| SubscriptionStatus {
+        pending_events: Vec::new(),
+        ..s.clone()
+    };
+    let desired = strip(desired);
+    if desired == strip(current) {
+        return Ok(());
+    }
+    shared::apply_status(&sctx.ctx, &sctx.resource, obj, &desired)
+        .await
+        .map_err(|source| Error::PatchStatus {
+            name: obj.name_any(),
+            source,
+        })
+}
+
+/// Revokes the access, then reads the gateway back to confirm it.
+async fn cleanup(obj: &DynamicObject, sctx: &SubContext) -> Result<Action, Error> {
+    let name = obj.name_any();
+    let status: SubscriptionStatus = shared::stored_status(obj);
+    let sub: Option<crds::Subscription> = serde_json::to_value(obj)
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok());
+    let (Some(sub), Some(api_id), Some(application_id)) = (
+        sub,
+        status.gateway_api_id.clone(),
+        status.gateway_application_id.clone(),
+    ) else {
+        return Ok(Action::await_change());
+    };
+    let env = sub.spec.environment;
+    let gw = match sctx.ctx.clients.gateway(env).await {
+        Ok(Some(gw)) => gw,
+        Ok(None) => return Ok(Action::await_change()),
+        Err(e) => {
+            return Err(Error::CleanupClient {
+                name,
+                source: Box::new(e),
+            });
+        }
+    };
+    // An unknown application answers 400 (documented), a missing one 404: nothing to revoke.
+    let gone = |e: &GatewayError| matches!(e.status(), Some(400 | 404));
+    match gw.api.dissociate_api(&application_id, &api_id).await {
+        Ok(_) => {}
+        Err(e) if gone(&e) => {}
+        Err(e) => {
+            return Err(Error::Cleanup {
+                name,
+                source: Box::new(e),
+            });
+        }
+    }
+    match gw.api.application_apis(&application_id).await {
+        Ok(ids) if ids.contains(&api_id) => {
+            return Err(Error::StillSubscribed {
+                name,
+                api_id,
+                application_id,
+            });
+        }
+        Ok(_) => {}
+        Err(e) if gone(&e) => {}
+        Err(e) => {
+            return Err(Error::Cleanup {
+                name,
+                source: Box::new(e),
+            });
+        }
+    }
+    shared::publish(
+        &sctx.ctx,
+        &sctx.resource,
+        obj,
+        vec![K8sEvent::normal(
+            "AccessRevoked",
+            "Unsubscribe",
+            format!("access revoked on gateway {env}"),
+        )],
+    )
+    .await;
+    Ok(Action::await_change())
+}

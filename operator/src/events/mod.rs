@@ -1,0 +1,38 @@
+//! The event pipeline: CloudEvents 1.0 envelopes of typed events, published on Kafka (Redpanda)
+//! by an idempotent producer, with a Kubernetes-native outbox in each resource's status.
+//!
+//! - [`config`]: [`EventsConfig`] (brokers, TLS, SASL, producer tuning, topic names).
+//! - [`types`]: [`EventData`], every event type with its payload and topic.
+//! - [`envelope`]: [`CloudEvent`] and [`OutgoingEvent`] (topic, key, `ce_*` headers, document).
+//! - [`topics`]: the topic catalogue and [`ensure_topics`].
+//! - [`publisher`]: the [`EventSink`] trait, the Kafka [`Publisher`] and a test [`FakeSink`].
+//! - [`outbox`]: pure functions on `status.pendingEvents` and [`deliver_owed`].
+//! - [`metrics`]: [`EventMetrics`], the pipeline's Prometheus metrics.
+//! - [`docs`]: the generated `docs/events/` (JSON Schemas and catalogue).
+//!
+//! A controller's use, once wired:
+//! ```ignore
+//! let event = CloudEvent::new(&source_for(&identity), &ResourceRef::from_meta(&api.metadata)?, data, Utc::now());
+//! outbox::record(status.pending_events_mut(), &[OutgoingEvent::encode(&event, &topics)?])?; // same write as the change
+//! let acked = outbox::deliver_owed(sink.as_ref(), status.pending_events()).await;
+//! outbox::acknowledge(status.pending_events_mut(), &acked); // next status write
+//! ```
+
+pub mod config;
+pub mod docs;
+pub mod envelope;
+pub mod metrics;
+pub mod outbox;
+pub mod publisher;
+pub mod topics;
+pub mod types;
+
+pub use config::EventsConfig;
+pub use envelope::{CloudEvent, OutgoingEvent, ResourceRef, source_for};
+pub use metrics::EventMetrics;
+pub use outbox::{OutboxFull, acknowledge, deliver_owed, oldest_owed_age, record};
+pub use publisher::{
+    Delivered, EventSink, FakeSink, PublishError, Publisher, SaslCredentials, admin_client,
+};
+pub use topics::{Topic, TopicNames, TopicReport, check_topics, ensure_topics};
+pub use types::{EVENT_TYPES, EventData};
