@@ -42,7 +42,24 @@ operator_up() {
   if pid_alive apim-operator && operator_ready; then return 0; fi
   stop_bg apim-operator
   port_in_use "$OPERATOR_PORT" && die "port $OPERATOR_PORT (for apim-operator) is in use by another process: stop it, or set APIM_OPERATOR_PORT=<port>"
+  # The simulated gateways (dev, staging) and AWX, with their credentials in Secrets as in
+  # production.
+  kubectl_admin apply -f - >/dev/null <<YAML || die "creating the lab's gateway and AWX Secrets failed"
+apiVersion: v1
+kind: Secret
+metadata: {name: lab-gateway-credentials, namespace: apim-system}
+stringData: {username: Administrator, password: manage}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: lab-awx-token, namespace: apim-system}
+stringData: {token: awx-token}
+YAML
   KUBECONFIG="$(operator_kubeconfig)" APIM_LISTEN="127.0.0.1:$OPERATOR_PORT" \
+    APIM_GATEWAY_URL_DEV="http://127.0.0.1:$SIM_PORT/gateways/dev" \
+    APIM_GATEWAY_URL_STAGING="http://127.0.0.1:$SIM_PORT/gateways/staging" \
+    APIM_GATEWAY_SECRET=apim-system/lab-gateway-credentials \
+    APIM_AWX_URL="http://127.0.0.1:$SIM_PORT" APIM_AWX_TOKEN_SECRET=apim-system/lab-awx-token \
     start_bg apim-operator "$LAB_DIR/logs/apim-operator.log" "$BIN_DIR/apim-operator" run
   wait_started apim-operator 60 "$LAB_DIR/logs/apim-operator.log" operator_ready
 }
@@ -56,6 +73,8 @@ examples_up() {
   kubectl_admin wait --for condition=Accepted --timeout 60s -A \
     apis.apim.cab-i.com,applications.apim.cab-i.com,subscriptions.apim.cab-i.com,promotionrequests.apim.cab-i.com --all >/dev/null 2>&1 || true
   kubectl_admin wait --for condition=Accepted --timeout 30s teardownpolicies.apim.cab-i.com --all >/dev/null 2>&1 || true
+  kubectl_admin wait --for condition=Ready --timeout 60s -A apis.apim.cab-i.com,applications.apim.cab-i.com --all >/dev/null 2>&1 \
+    || say "not everything is Ready yet: see the conditions below and $LAB_DIR/logs/apim-operator.log"
   kubectl_admin get apim -A
 }
 

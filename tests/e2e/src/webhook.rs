@@ -72,6 +72,7 @@ impl WebhookProcess {
         .await;
         let ca = std::fs::read(&ca_path).expect("CA bundle");
         let registration = format!("apim-webhook-e2e-{name}-{port}");
+        remove_stale_registrations(lab).await;
         register(lab, &registration, port, &ca, namespaces).await;
         WebhookProcess {
             child,
@@ -85,6 +86,57 @@ impl WebhookProcess {
     /// The webhook's log so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(self.dir.join("webhook.log")).unwrap_or_default()
+    }
+}
+
+/// Label naming the test process that registered a webhook configuration.
+const OWNER_PID_LABEL: &str = "apim.cab-i.com/e2e-owner-pid";
+
+/// Deletes registrations left by test processes that died without cleaning up (their
+/// webhook is gone, so the API server would refuse every request they match).
+async fn remove_stale_registrations(lab: &Lab) {
+    let alive = |pid: &str| std::path::Path::new("/proc").join(pid).exists();
+    let lp = kube::api::ListParams::default().labels(OWNER_PID_LABEL);
+    let dp = DeleteParams::default();
+    let validating = Api::<ValidatingWebhookConfiguration>::all(lab.admin());
+    for c in validating
+        .list(&lp)
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        let pid = c
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(OWNER_PID_LABEL))
+            .cloned()
+            .unwrap_or_default();
+        if !alive(&pid) {
+            let _ = validating
+                .delete(&c.metadata.name.unwrap_or_default(), &dp)
+                .await;
+        }
+    }
+    let mutating = Api::<MutatingWebhookConfiguration>::all(lab.admin());
+    for c in mutating
+        .list(&lp)
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        let pid = c
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(OWNER_PID_LABEL))
+            .cloned()
+            .unwrap_or_default();
+        if !alive(&pid) {
+            let _ = mutating
+                .delete(&c.metadata.name.unwrap_or_default(), &dp)
+                .await;
+        }
     }
 }
 
@@ -104,6 +156,7 @@ async fn register(lab: &Lab, name: &str, port: u16, ca_pem: &[u8], namespaces: &
         let mut doc: serde_json::Value =
             serde_yaml::from_str(&text).expect("webhook configuration YAML");
         doc["metadata"]["name"] = name.into();
+        doc["metadata"]["labels"][OWNER_PID_LABEL] = std::process::id().to_string().into();
         let hooks = doc["webhooks"].as_array_mut().expect("webhooks");
         // Only the hooks for our kinds; workloads and namespaces have their own tests.
         hooks.retain(|h| h["rules"][0]["apiGroups"][0] == "apim.cab-i.com");
