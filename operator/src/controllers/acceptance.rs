@@ -37,16 +37,32 @@ impl Acceptance {
 /// Judges `obj` as a `K`: typed deserialization first (naming the failing field), then
 /// the shared tag validation.
 pub fn judge<K: DeserializeOwned>(obj: &DynamicObject) -> Acceptance {
+    judge_typed::<K>(obj).0
+}
+
+/// [`judge`], also returning the typed object when it is accepted (deserialized once).
+pub fn judge_typed<K: DeserializeOwned>(obj: &DynamicObject) -> (Acceptance, Option<K>) {
     let value = match serde_json::to_value(obj) {
         Ok(v) => v,
-        Err(e) => return Acceptance::InvalidSpec(format!("object cannot be read: {e}")),
+        Err(e) => {
+            return (
+                Acceptance::InvalidSpec(format!("object cannot be read: {e}")),
+                None,
+            );
+        }
     };
-    if let Err(e) = serde_path_to_error::deserialize::<_, K>(value) {
-        return Acceptance::InvalidSpec(format!("{}: {}", e.path(), e.inner()));
-    }
+    let typed = match serde_path_to_error::deserialize::<_, K>(value) {
+        Ok(typed) => typed,
+        Err(e) => {
+            return (
+                Acceptance::InvalidSpec(format!("{}: {}", e.path(), e.inner())),
+                None,
+            );
+        }
+    };
     match crds::tags::validate_meta(&obj.metadata) {
-        Ok(_) => Acceptance::Accepted,
-        Err(violations) => Acceptance::InvalidTags(violations.to_string()),
+        Ok(_) => (Acceptance::Accepted, Some(typed)),
+        Err(violations) => (Acceptance::InvalidTags(violations.to_string()), None),
     }
 }
 

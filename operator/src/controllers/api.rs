@@ -30,13 +30,13 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span};
 
 use super::acceptance::{self, Acceptance};
 use super::backoff::Backoff;
 use super::clients::GatewayHandle;
 use super::context::{Context, FIELD_MANAGER};
 use super::desired::{self, DesiredApi, Prepared};
+use super::shared;
 use crate::awx::{AwxError, TemplateRef};
 use crate::gateway::{self, GatewayApi, GatewayError};
 use crate::metrics::AwxJobLabels;
@@ -251,20 +251,13 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
 
 /// Reconciles one Api (the controller's entry point, public for tests).
 pub async fn reconcile(obj: Arc<DynamicObject>, actx: Arc<ApiContext>) -> Result<Action, Error> {
-    let span = info_span!("reconcile", kind = "Api", namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any());
-    async move {
-        let started = Instant::now();
-        let result = reconcile_inner(obj, &actx).await;
-        let label = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.metric_label(),
-        };
-        actx.ctx
-            .metrics
-            .observe_reconcile("Api", label, started.elapsed().as_secs_f64());
-        result
-    }
-    .instrument(span)
+    shared::instrumented(
+        "Api",
+        &obj,
+        &actx.ctx.metrics,
+        Error::metric_label,
+        reconcile_inner(obj.clone(), &actx),
+    )
     .await
 }
 
@@ -284,13 +277,7 @@ async fn reconcile_inner(obj: Arc<DynamicObject>, actx: &ApiContext) -> Result<A
     if obj.metadata.deletion_timestamp.is_some() && !has_finalizer {
         return Ok(Action::await_change());
     }
-    let verdict = acceptance::judge::<crds::Api>(&obj);
-    let typed: Option<crds::Api> = match verdict {
-        Acceptance::Accepted => serde_json::to_value(&*obj)
-            .ok()
-            .and_then(|v| serde_json::from_value(v).ok()),
-        _ => None,
-    };
+    let (verdict, typed) = acceptance::judge_typed::<crds::Api>(&obj);
     let wants_finalizer = typed.as_ref().is_some_and(|api| {
         api.spec
             .stages

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use crds::application::{ApplicationStatus, CredentialType, RotationPhase, RotationStatus};
@@ -24,7 +24,6 @@ use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::watcher;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span};
 
 use super::acceptance::{self, Acceptance};
 use super::api::GATEWAY_NOT_CONFIGURED;
@@ -137,20 +136,13 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
 
 /// Reconciles one Application.
 pub async fn reconcile(obj: Arc<DynamicObject>, actx: Arc<AppContext>) -> Result<Action, Error> {
-    let span = info_span!("reconcile", kind = "Application", namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any());
-    async move {
-        let started = Instant::now();
-        let result = reconcile_inner(obj, &actx).await;
-        let label = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.metric_label(),
-        };
-        actx.ctx
-            .metrics
-            .observe_reconcile("Application", label, started.elapsed().as_secs_f64());
-        result
-    }
-    .instrument(span)
+    shared::instrumented(
+        "Application",
+        &obj,
+        &actx.ctx.metrics,
+        Error::metric_label,
+        reconcile_inner(obj.clone(), &actx),
+    )
     .await
 }
 
@@ -166,13 +158,7 @@ async fn reconcile_inner(obj: Arc<DynamicObject>, actx: &AppContext) -> Result<A
     if obj.metadata.deletion_timestamp.is_some() && !has_finalizer {
         return Ok(Action::await_change());
     }
-    let verdict = acceptance::judge::<crds::Application>(&obj);
-    let typed: Option<crds::Application> = match verdict {
-        Acceptance::Accepted => serde_json::to_value(&*obj)
-            .ok()
-            .and_then(|v| serde_json::from_value(v).ok()),
-        _ => None,
-    };
+    let (verdict, typed) = acceptance::judge_typed::<crds::Application>(&obj);
     let wants_finalizer = typed
         .as_ref()
         .is_some_and(|a| actx.ctx.clients.has_gateway(a.spec.environment));

@@ -3,7 +3,7 @@
 
 use std::any::TypeId;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
@@ -15,7 +15,6 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span};
 
 use super::acceptance::{self, Acceptance};
 use super::context::{Context, FIELD_MANAGER};
@@ -114,20 +113,14 @@ async fn reconcile<K: DeserializeOwned>(
     kctx: Arc<KindContext>,
 ) -> Result<Action, Error> {
     let kind = kctx.resource.kind.clone();
-    let span = info_span!("reconcile", kind = %kind, namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any());
-    async move {
-        let started = Instant::now();
-        let result = reconcile_inner::<K>(&obj, &kctx).await;
-        let label = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.metric_label(),
-        };
-        kctx.ctx
-            .metrics
-            .observe_reconcile(&kind, label, started.elapsed().as_secs_f64());
-        result
-    }
-    .instrument(span)
+    let reconcile = reconcile_inner::<K>(&obj, &kctx);
+    super::shared::instrumented(
+        &kind,
+        &obj,
+        &kctx.ctx.metrics,
+        Error::metric_label,
+        reconcile,
+    )
     .await
 }
 

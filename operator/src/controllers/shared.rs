@@ -1,7 +1,11 @@
 //! Small pieces every typed controller uses: the stored status, the status write, Events,
 //! and the cache-synced signal.
 
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use kube::runtime::controller::Action;
+use tracing::{Instrument, info_span};
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
@@ -12,7 +16,28 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::context::{Context, FIELD_MANAGER};
+use crate::metrics::Metrics;
 use crate::runtime::health::Health;
+
+/// Runs one reconcile of `obj` inside a span naming it, and counts it in the metrics by
+/// kind and result (`ok` or the error's label) with its duration.
+pub async fn instrumented<E>(
+    kind: &str,
+    obj: &DynamicObject,
+    metrics: &Metrics,
+    label: fn(&E) -> &'static str,
+    reconcile: impl Future<Output = Result<Action, E>>,
+) -> Result<Action, E> {
+    let span = info_span!("reconcile", kind, namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any());
+    let started = Instant::now();
+    let result = reconcile.instrument(span).await;
+    let result_label = match &result {
+        Ok(_) => "ok",
+        Err(e) => label(e),
+    };
+    metrics.observe_reconcile(kind, result_label, started.elapsed().as_secs_f64());
+    result
+}
 
 /// A Kubernetes Event to publish after the status write.
 #[derive(Debug, Clone)]

@@ -4,7 +4,7 @@
 //! Deleting it revokes the access and reads the gateway back before the finalizer goes.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use crds::conditions::{self, reasons, types};
@@ -19,7 +19,6 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info_span};
 
 use super::acceptance::{self, Acceptance};
 use super::api::GATEWAY_NOT_CONFIGURED;
@@ -173,20 +172,13 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
 
 /// Reconciles one Subscription.
 pub async fn reconcile(obj: Arc<DynamicObject>, sctx: Arc<SubContext>) -> Result<Action, Error> {
-    let span = info_span!("reconcile", kind = "Subscription", namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any());
-    async move {
-        let started = Instant::now();
-        let result = reconcile_inner(obj, &sctx).await;
-        let label = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.metric_label(),
-        };
-        sctx.ctx
-            .metrics
-            .observe_reconcile("Subscription", label, started.elapsed().as_secs_f64());
-        result
-    }
-    .instrument(span)
+    shared::instrumented(
+        "Subscription",
+        &obj,
+        &sctx.ctx.metrics,
+        Error::metric_label,
+        reconcile_inner(obj.clone(), &sctx),
+    )
     .await
 }
 
@@ -202,13 +194,7 @@ async fn reconcile_inner(obj: Arc<DynamicObject>, sctx: &SubContext) -> Result<A
     if obj.metadata.deletion_timestamp.is_some() && !has_finalizer {
         return Ok(Action::await_change());
     }
-    let verdict = acceptance::judge::<crds::Subscription>(&obj);
-    let typed: Option<crds::Subscription> = match verdict {
-        Acceptance::Accepted => serde_json::to_value(&*obj)
-            .ok()
-            .and_then(|v| serde_json::from_value(v).ok()),
-        _ => None,
-    };
+    let (verdict, typed) = acceptance::judge_typed::<crds::Subscription>(&obj);
     let wants_finalizer = typed
         .as_ref()
         .is_some_and(|s| sctx.ctx.clients.has_gateway(s.spec.environment));
