@@ -2,16 +2,13 @@
 
 BIN_DIR="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug"
 
-# Builds the workspace's binaries. hack/test sets APIM_BUILD_ALL_TARGETS=1 to build every
-# target in the same cargo invocation shape as its `cargo test --workspace --all-targets`,
-# so dependencies are compiled once with one feature set (cargo unifies features over the
-# packages and targets it is asked for).
+# Builds the workspace, every target: the same cargo invocation shape as hack/test's
+# `cargo test --workspace --all-targets`, so the quick start and the tests share one build
+# (cargo unifies dependency features over the packages and targets it is asked for).
 build_binaries() {
-  local targets=(--bins)
-  [[ "${APIM_BUILD_ALL_TARGETS:-}" == 1 ]] && targets=(--all-targets)
-  say "building the workspace (cargo build --workspace ${targets[*]}; the first time takes several minutes)"
-  (cd "$REPO_ROOT" && cargo build -q --workspace "${targets[@]}") \
-    || die "cargo build failed: run 'cargo build --workspace ${targets[*]}' to see why"
+  say "building the workspace (cargo build --workspace --all-targets; the first time takes about 10 minutes)"
+  (cd "$REPO_ROOT" && cargo build -q --workspace --all-targets) \
+    || die "cargo build failed: run 'cargo build --workspace --all-targets' to see why"
 }
 
 sim_ready() { curl -sf --max-time 2 "http://127.0.0.1:$SIM_PORT/_sim/state" >/dev/null; }
