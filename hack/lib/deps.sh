@@ -31,6 +31,10 @@ ensure_deps() {
     python3 -m pip install -q "ansible-core==$ANSIBLE_CORE_VERSION" >/dev/null 2>&1 \
       || python3 -m pip install -q --break-system-packages "ansible-core==$ANSIBLE_CORE_VERSION" >/dev/null 2>&1 \
       || die "pip install ansible-core failed: run 'python3 -m pip install ansible-core' by hand to see why"
+    # pyenv exposes new console scripts only after a rehash.
+    if command -v pyenv >/dev/null 2>&1; then pyenv rehash >/dev/null 2>&1 || true; fi
     hash -r
+    command -v ansible-playbook >/dev/null 2>&1 \
+      || die "ansible-core is installed but ansible-playbook is not on PATH: add the bin directory of $(command -v python3) to PATH"
   fi
 }
