@@ -19,7 +19,6 @@ use chrono::{DateTime, Utc};
 use crds::api::{ApiStatus, DeploymentRecord, DriftPolicy, EnvironmentStatus};
 use crds::conditions::{self, reasons, types};
 use crds::{DeploymentResult, Driver, Environment};
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
@@ -223,30 +222,13 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
             move |cm| apis_using_config_map(&map_store, &cm, &map_ar),
         )
         .graceful_shutdown_on(token.cancelled_owned());
-    let health = ctx.health.clone();
-    let sync_watch = tokio::spawn(async move {
-        loop {
-            match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
-                Ok(Ok(())) => {
-                    tracing::info!(kind = "Api", "cache synced");
-                    health.cache_synced();
-                    return;
-                }
-                Ok(Err(_)) => return,
-                Err(_elapsed) => continue,
-            }
-        }
-    });
-    controller
-        .run(reconcile, error_policy, actx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "reconcile error");
-            }
-        })
-        .await;
-    sync_watch.abort();
-    tracing::info!(kind = "Api", "controller stopped");
+    let sync_watch = shared::signal_synced("Api", store, ctx.health.clone());
+    shared::drive(
+        "Api",
+        controller.run(reconcile, error_policy, actx),
+        sync_watch,
+    )
+    .await;
 }
 
 /// Reconciles one Api (the controller's entry point, public for tests).

@@ -12,7 +12,6 @@ use std::time::Duration;
 use chrono::Utc;
 use crds::application::{ApplicationStatus, CredentialType, RotationPhase, RotationStatus};
 use crds::conditions::{self, reasons, types};
-use futures::StreamExt;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -122,16 +121,12 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
         .with_config(controller::Config::default().concurrency(ctx.concurrency))
         .graceful_shutdown_on(token.cancelled_owned());
     let sync = shared::signal_synced("Application", controller.store(), ctx.health.clone());
-    controller
-        .run(reconcile, error_policy, actx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "reconcile error");
-            }
-        })
-        .await;
-    sync.abort();
-    tracing::info!(kind = "Application", "controller stopped");
+    shared::drive(
+        "Application",
+        controller.run(reconcile, error_policy, actx),
+        sync,
+    )
+    .await;
 }
 
 /// Reconciles one Application.

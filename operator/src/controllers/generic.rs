@@ -5,7 +5,6 @@ use std::any::TypeId;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
@@ -73,39 +72,19 @@ where
     )
     .with_config(controller::Config::default().concurrency(ctx.concurrency))
     .graceful_shutdown_on(token.cancelled_owned());
-    let store = controller.store();
-    let health = ctx.health.clone();
-    let synced_kind = kind.clone();
-    let sync_watch = tokio::spawn(async move {
-        // The store's readiness signal wakes only its most recent waiter, and the
-        // controller waits on it too: poll with a timeout so both see it.
-        loop {
-            match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
-                Ok(Ok(())) => {
-                    tracing::info!(kind = %synced_kind, "cache synced");
-                    health.cache_synced();
-                    return;
-                }
-                Ok(Err(_)) => return,
-                Err(_elapsed) => continue,
-            }
-        }
-    });
+    let sync_watch =
+        super::shared::signal_synced(kind.clone(), controller.store(), ctx.health.clone());
     let kctx = Arc::new(KindContext {
         ctx,
         resource,
         namespaced,
     });
-    controller
-        .run(reconcile::<K>, error_policy, kctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "reconcile error");
-            }
-        })
-        .await;
-    sync_watch.abort();
-    tracing::info!(%kind, "controller stopped");
+    super::shared::drive(
+        &kind,
+        controller.run(reconcile::<K>, error_policy, kctx),
+        sync_watch,
+    )
+    .await;
 }
 
 async fn reconcile<K: DeserializeOwned>(

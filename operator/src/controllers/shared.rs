@@ -185,15 +185,18 @@ pub fn truncate(s: &str, max: usize) -> String {
 
 /// Tells `health` once `store` has synced (polling: the store wakes only its last waiter).
 pub fn signal_synced(
-    kind: &'static str,
+    kind: impl Into<String>,
     store: Store<DynamicObject>,
     health: std::sync::Arc<Health>,
 ) -> tokio::task::JoinHandle<()> {
+    let kind = kind.into();
     tokio::spawn(async move {
+        // The store's readiness signal wakes only its most recent waiter, and the
+        // controller waits on it too: poll with a timeout so both see it.
         loop {
             match tokio::time::timeout(Duration::from_millis(200), store.wait_until_ready()).await {
                 Ok(Ok(())) => {
-                    tracing::info!(kind, "cache synced");
+                    tracing::info!(%kind, "cache synced");
                     health.cache_synced();
                     return;
                 }
@@ -202,4 +205,23 @@ pub fn signal_synced(
             }
         }
     })
+}
+
+/// Drives a controller's stream of reconcile results until it ends (shutdown or lost
+/// lease), then stops its cache-sync watcher.
+pub async fn drive<T, E: std::fmt::Display>(
+    kind: &str,
+    results: impl futures::Stream<Item = Result<T, E>>,
+    sync: tokio::task::JoinHandle<()>,
+) {
+    use futures::StreamExt;
+    results
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile error");
+            }
+        })
+        .await;
+    sync.abort();
+    tracing::info!(kind, "controller stopped");
 }

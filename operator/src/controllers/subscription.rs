@@ -9,7 +9,6 @@ use std::time::Duration;
 use chrono::Utc;
 use crds::conditions::{self, reasons, types};
 use crds::subscription::SubscriptionStatus;
-use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
@@ -158,16 +157,12 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
         )
         .graceful_shutdown_on(token.cancelled_owned());
     let sync = shared::signal_synced("Subscription", store, ctx.health.clone());
-    controller
-        .run(reconcile, error_policy, sctx)
-        .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "reconcile error");
-            }
-        })
-        .await;
-    sync.abort();
-    tracing::info!(kind = "Subscription", "controller stopped");
+    shared::drive(
+        "Subscription",
+        controller.run(reconcile, error_policy, sctx),
+        sync,
+    )
+    .await;
 }
 
 /// Reconciles one Subscription.
