@@ -37,6 +37,7 @@ pub const PROD_IN_STAGES_MESSAGE: &str = "prod cannot be listed in spec.stages: 
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Driver","type":"string","jsonPath":".spec.driver","priority":1}"#,
     printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.revision","priority":1}"#,
+    printcolumn = r#"{"name":"Owed","type":"integer","jsonPath":".status.owedEvents","description":"Events not yet acknowledged by the broker"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -343,10 +344,19 @@ pub struct ApiStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ready_stages: Option<String>,
 
+    /// A short hash of each top-level spec field as last reconciled, so that the audit
+    /// record of the next change can name the fields that changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spec_fingerprint: BTreeMap<String, String>,
+
     /// Events owed to the broker (the outbox); cleared once acknowledged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16))]
+    #[schemars(length(max = 32))]
     pub pending_events: Vec<PendingEvent>,
+
+    /// How many events are owed to the broker (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owed_events: Option<u32>,
 }
 
 impl ApiStatus {

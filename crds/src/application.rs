@@ -29,6 +29,7 @@ use crate::{common::Environment, duration::ShortDuration, outbox::PendingEvent};
     printcolumn = r#"{"name":"Accepted","type":"string","jsonPath":".status.conditions[?(@.type==\"Accepted\")].status","description":"Spec and mandatory tags are valid"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Rotation","type":"string","jsonPath":".status.rotation.phase","priority":1}"#,
+    printcolumn = r#"{"name":"Owed","type":"integer","jsonPath":".status.owedEvents","description":"Events not yet acknowledged by the broker"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -168,8 +169,12 @@ pub struct ApplicationStatus {
 
     /// Events owed to the broker (the outbox); cleared once acknowledged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16))]
+    #[schemars(length(max = 32))]
     pub pending_events: Vec<PendingEvent>,
+
+    /// How many events are owed to the broker (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owed_events: Option<u32>,
 }
 
 /// The state of the last credential rotation.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// Most events a resource may owe. A full outbox holds back further state changes of that
 /// resource rather than drop anything; the CRD schema enforces the same bound.
-pub const OUTBOX_CAPACITY: usize = 16;
+pub const OUTBOX_CAPACITY: usize = 32;
 
 /// One event recorded as owed and not yet acknowledged by the broker.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -49,6 +49,7 @@ pub const NO_SELF_APPROVAL_RULE: &str = "!has(self.decision) || !has(self.decisi
     printcolumn = r#"{"name":"Requester","type":"string","jsonPath":".spec.requester"}"#,
     printcolumn = r#"{"name":"Approver","type":"string","jsonPath":".spec.decision.approver"}"#,
     printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".spec.revision","priority":1}"#,
+    printcolumn = r#"{"name":"Owed","type":"integer","jsonPath":".status.owedEvents","description":"Events not yet acknowledged by the broker"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -221,8 +222,12 @@ pub struct PromotionRequestStatus {
 
     /// Events owed to the broker (the outbox); cleared once acknowledged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16))]
+    #[schemars(length(max = 32))]
     pub pending_events: Vec<PendingEvent>,
+
+    /// How many events are owed to the broker (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owed_events: Option<u32>,
 }
 
 /// The deployment of an approved PromotionRequest.

@@ -28,6 +28,9 @@ pub trait CommonStatus: Default {
     /// `status.pendingEvents`, to record or clear events.
     fn pending_events_mut(&mut self) -> &mut Vec<PendingEvent>;
 
+    /// Replaces the outbox, keeping `status.owedEvents` its length (absent when empty).
+    fn set_outbox(&mut self, owed: Vec<PendingEvent>);
+
     /// Whether the outbox is full: further state changes must wait for the broker.
     fn outbox_full(&self) -> bool {
         self.pending_events().len() >= OUTBOX_CAPACITY
@@ -54,6 +57,10 @@ macro_rules! common_status {
             }
             fn pending_events_mut(&mut self) -> &mut Vec<PendingEvent> {
                 &mut self.pending_events
+            }
+            fn set_outbox(&mut self, owed: Vec<PendingEvent>) {
+                self.owed_events = u32::try_from(owed.len()).ok().filter(|n| *n > 0);
+                self.pending_events = owed;
             }
         }
     )+};

@@ -33,6 +33,7 @@ use crate::{
     printcolumn = r#"{"name":"Environment","type":"string","jsonPath":".spec.environment"}"#,
     printcolumn = r#"{"name":"Active","type":"boolean","jsonPath":".status.active"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.reason","priority":1}"#,
+    printcolumn = r#"{"name":"Owed","type":"integer","jsonPath":".status.owedEvents","description":"Events not yet acknowledged by the broker"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -82,6 +83,10 @@ pub struct SubscriptionStatus {
 
     /// Events owed to the broker (the outbox); cleared once acknowledged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 16))]
+    #[schemars(length(max = 32))]
     pub pending_events: Vec<PendingEvent>,
+
+    /// How many events are owed to the broker (absent when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owed_events: Option<u32>,
 }

@@ -1,12 +1,18 @@
 //! Wiring of the running operator: client, health server, leader election, controllers.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use kube::Client;
+use k8s_openapi::api::core::v1::Secret;
+use kube::{Api, Client};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::controllers::{self, Context};
+use crate::events::{
+    Emitter, PublishError, Publisher, SaslCredentials, TopicNames, admin_client, check_topics,
+    ensure_topics, source_for,
+};
 use crate::metrics::Metrics;
 use crate::runtime::health::Health;
 use crate::runtime::{leader, server, shutdown};
@@ -20,6 +26,14 @@ pub enum AppError {
     Server(#[from] server::ServerError),
     #[error(transparent)]
     Leader(#[from] leader::LeaderError),
+    #[error("failed to read the Kafka SASL credentials from Secret {namespace}/{name}: {source}")]
+    SaslSecret {
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Events(#[from] PublishError),
 }
 
 /// Runs the operator until SIGTERM/SIGINT.
@@ -50,14 +64,25 @@ pub async fn run(config: Config) -> Result<(), AppError> {
         Some(gateway_metrics),
     ));
     tracing::info!(gateways = ?config.gateways.keys().map(|e| e.as_str()).collect::<Vec<_>>(), awx = config.awx.is_some(), "clients configured");
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client.clone(),
         identity.clone(),
         metrics.clone(),
         health.clone(),
         &config.controllers,
         clients,
-    ));
+    );
+    let publisher = start_events(&config, &client, &metrics, shutdown.clone()).await?;
+    if let Some(publisher) = &publisher {
+        let emitter = Emitter::new(
+            publisher.clone(),
+            TopicNames::new(&config.events),
+            source_for(&identity),
+        )
+        .with_metrics(metrics.events.clone());
+        ctx = ctx.with_events(Arc::new(emitter));
+    }
+    let ctx = Arc::new(ctx);
     if config.leader_election.enabled {
         leader::run_while_leader(
             client,
@@ -73,7 +98,84 @@ pub async fn run(config: Config) -> Result<(), AppError> {
         controllers::run_all(ctx, shutdown.clone()).await;
     }
     shutdown.cancel();
+    if let Some(publisher) = publisher {
+        // Events still in flight are owed in the resources' status anyway; give them a
+        // moment to be acknowledged so fewer are sent again after the restart.
+        let _ = tokio::task::spawn_blocking(move || publisher.flush(Duration::from_secs(5))).await;
+    }
     let _ = server_task.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The Kafka publisher, when events are enabled, with the topics ensured in the background
+/// (retried until the broker answers: events stay owed meanwhile).
+async fn start_events(
+    config: &Config,
+    client: &Client,
+    metrics: &crate::metrics::Metrics,
+    shutdown: CancellationToken,
+) -> Result<Option<Arc<Publisher>>, AppError> {
+    let events = &config.events;
+    if !events.enabled {
+        tracing::warn!(
+            "events are disabled (events.enabled: false): no lifecycle event is emitted"
+        );
+        return Ok(None);
+    }
+    let credentials =
+        match &events.sasl {
+            None => None,
+            Some(sasl) => {
+                let namespace = sasl
+                    .secret_namespace
+                    .clone()
+                    .unwrap_or_else(|| config.leader_election.lease_namespace.clone());
+                let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+                let secret = secrets.get(&sasl.secret_name).await.map_err(|source| {
+                    AppError::SaslSecret {
+                        namespace: namespace.clone(),
+                        name: sasl.secret_name.clone(),
+                        source,
+                    }
+                })?;
+                Some(SaslCredentials::from_secret_data(
+                    &secret.data.unwrap_or_default(),
+                )?)
+            }
+        };
+    let publisher =
+        Publisher::new(events, credentials.as_ref())?.with_metrics(metrics.events.clone());
+    let admin = Arc::new(admin_client(events, credentials.as_ref())?);
+    let specs = TopicNames::new(events).specs().to_vec();
+    let (create, timeout) = (events.topics.create, events.producer.admin_timeout);
+    tracing::info!(brokers = %events.brokers, "event publisher configured");
+    tokio::spawn(async move {
+        loop {
+            let result = if create {
+                ensure_topics(admin.clone(), &specs, timeout).await
+            } else {
+                check_topics(admin.clone(), &specs, timeout).await
+            };
+            match result {
+                Ok(report) => {
+                    tracing::info!(
+                        created = ?report.created,
+                        existing = report.existing.len(),
+                        mismatches = report.mismatches.len(),
+                        "event topics checked"
+                    );
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "failed to ensure the event topics; retrying in 10s (events stay owed meanwhile)");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            }
+        }
+    });
+    Ok(Some(Arc::new(publisher)))
 }

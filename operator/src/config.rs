@@ -257,6 +257,8 @@ pub struct Config {
     /// AWX, for the `awx` driver (optional).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub awx: Option<AwxSettings>,
+    /// The event pipeline (Kafka / Redpanda): brokers, TLS, SASL, producer, topics.
+    pub events: crate::events::EventsConfig,
     /// Inline development credentials from the environment (never from the file).
     #[serde(skip)]
     pub dev_credentials: DevCredentials,
@@ -272,6 +274,7 @@ impl Default for Config {
             controllers: Controllers::default(),
             gateways: BTreeMap::new(),
             awx: None,
+            events: crate::events::EventsConfig::default(),
             dev_credentials: DevCredentials::default(),
         }
     }
@@ -477,10 +480,18 @@ impl Config {
         if let Some(token) = env("APIM_AWX_TOKEN").filter(|v| !v.is_empty()) {
             self.dev_credentials.awx_token = Some(SecretString::new(token));
         }
+        self.events
+            .apply_env(env)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if self.events.enabled {
+            self.events
+                .validate()
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
         let le = &self.leader_election;
         if le.enabled && le.renew_grace_seconds >= le.lease_duration_seconds {
             return Err(ConfigError::Invalid(format!(

@@ -58,11 +58,15 @@ pub struct Metrics {
     pub gateway_calls: Family<GatewayCallLabels, Counter>,
     /// Duration of AWX jobs by template and status, in seconds.
     pub awx_job_duration: Family<AwxJobLabels, Histogram>,
+    /// The event pipeline: published, failed, owed.
+    pub events: crate::events::EventMetrics,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("apim_operator");
+        let events = crate::events::EventMetrics::new();
+        events.register(&mut registry);
         let reconciles = Family::<ReconcileLabels, Counter>::default();
         registry.register(
             "reconciles",
@@ -111,6 +115,7 @@ impl Default for Metrics {
             leader,
             gateway_calls,
             awx_job_duration,
+            events,
         }
     }
 }

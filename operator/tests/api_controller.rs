@@ -10,6 +10,7 @@ use apim_operator::config::Controllers;
 use apim_operator::controllers::Context;
 use apim_operator::controllers::api::{self, ApiContext};
 use apim_operator::controllers::clients::Clients;
+use apim_operator::events::{Emitter, FakeSink, TopicNames};
 use apim_operator::gateway::{
     Alias, AliasSpec, Api as GwApi, ApiDocument, Application, ApplicationCredentials,
     ApplicationSpec, Change, CredentialKind, Deleted, GatewayApi, GatewayError, GatewayErrorKind,
@@ -375,6 +376,15 @@ const RESYNC: Duration = Duration::from_secs(600);
 
 /// Runs one reconcile of `object` with `gateway` for dev; returns the result and the calls.
 async fn run(object: Value, gateway: &FakeGateway) -> (Result<Action, api::Error>, Vec<Call>) {
+    run_with(object, gateway, None).await
+}
+
+/// [`run`], publishing events to `sink` when given.
+async fn run_with(
+    object: Value,
+    gateway: &FakeGateway,
+    sink: Option<Arc<FakeSink>>,
+) -> (Result<Action, api::Error>, Vec<Call>) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let verifier = serve(handle, object.clone());
@@ -390,15 +400,22 @@ async fn run(object: Value, gateway: &FakeGateway) -> (Result<Action, api::Error
         resync_interval: RESYNC,
         ..Controllers::default()
     };
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client,
         "test".into(),
         Arc::new(Metrics::default()),
         Arc::new(Health::new(1, false)),
         &settings,
         Arc::new(clients),
-    ));
-    let actx = Arc::new(ApiContext::new(ctx));
+    );
+    if let Some(sink) = sink {
+        ctx = ctx.with_events(Arc::new(Emitter::new(
+            sink,
+            TopicNames::default(),
+            "apim-operator/test".into(),
+        )));
+    }
+    let actx = Arc::new(ApiContext::new(Arc::new(ctx)));
     let obj: DynamicObject = serde_json::from_value(object).expect("object");
     let result = tokio::time::timeout(Duration::from_secs(20), api::reconcile(Arc::new(obj), actx))
         .await
@@ -846,4 +863,195 @@ async fn a_definition_is_downloaded_from_its_url() {
         "{ready}"
     );
     server.abort();
+}
+
+// ---------------------------------------------------------------------------------------
+// Events: published with the change, owed in the same status write while the broker is
+// down, delivered and cleared when it returns, back-pressure, last events before the
+// finalizer goes.
+// ---------------------------------------------------------------------------------------
+
+fn types_of(events: &[apim_operator::events::OutgoingEvent]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            e.event_type
+                .trim_start_matches("com.cab-i.apim.")
+                .to_string()
+        })
+        .collect()
+}
+
+fn owed_types(status: &Value) -> Vec<String> {
+    status["pendingEvents"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| {
+                    let doc: Value = serde_json::from_str(p["event"].as_str()?).ok()?;
+                    Some(
+                        doc["type"]
+                            .as_str()?
+                            .trim_start_matches("com.cab-i.apim.")
+                            .to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const CREATE_EVENTS: [&str; 5] = [
+    "resource.created",
+    "audit.recorded",
+    "api.created",
+    "api.deploy-requested",
+    "api.deploy-completed",
+];
+
+#[tokio::test]
+async fn a_create_publishes_its_events_and_owes_none() {
+    let gateway = FakeGateway::default();
+    let sink = Arc::new(FakeSink::new());
+    let (result, calls) = run_with(api_object("correct"), &gateway, Some(sink.clone())).await;
+    assert_eq!(result.expect("reconcile"), Action::requeue(RESYNC));
+    assert_eq!(types_of(&sink.published()), CREATE_EVENTS);
+    let published = sink.published();
+    assert!(
+        published
+            .iter()
+            .all(|e| e.key == "u-1" || e.topic == "audit-log")
+    );
+    let patches = status_patches(&calls);
+    assert_eq!(patches.len(), 1, "{calls:?}");
+    let status = &patches[0].body["status"];
+    assert!(
+        status.get("pendingEvents").is_none(),
+        "nothing owed: {status}"
+    );
+    assert!(status.get("owedEvents").is_none());
+    // A converged Api emits nothing more.
+    let mut object = api_object("correct");
+    object["status"] = status.clone();
+    let (_, calls) = run_with(object, &gateway, Some(sink.clone())).await;
+    assert!(calls.is_empty(), "{calls:?}");
+    assert_eq!(sink.published().len(), 5);
+}
+
+#[tokio::test]
+async fn broker_down_the_events_are_owed_in_the_same_status_write_then_delivered() {
+    let gateway = FakeGateway::default();
+    let sink = Arc::new(FakeSink::new());
+    sink.fail_all();
+    let (result, calls) = run_with(api_object("correct"), &gateway, Some(sink.clone())).await;
+    let Action { .. } = result.expect("the Api reconciles while the broker is down");
+    let patches = status_patches(&calls);
+    assert_eq!(patches.len(), 1, "one status write: {calls:?}");
+    let status = patches[0].body["status"].clone();
+    assert_eq!(condition(&status, "Ready")["status"], "True", "{status}");
+    assert_eq!(owed_types(&status), CREATE_EVENTS);
+    assert_eq!(status["owedEvents"], 5);
+    assert_eq!(gateway.state().apis.len(), 1, "deployed anyway");
+    let owed_ids: Vec<String> = status["pendingEvents"]
+        .as_array()
+        .expect("owed")
+        .iter()
+        .map(|p| p["id"].as_str().expect("id").to_string())
+        .collect();
+
+    // The broker is back: the next reconcile delivers them, oldest first, and clears them.
+    sink.heal();
+    let mut object = api_object("correct");
+    object["status"] = status;
+    let writes = gateway.state().writes;
+    let (result, calls) = run_with(object, &gateway, Some(sink.clone())).await;
+    assert_eq!(result.expect("reconcile"), Action::requeue(RESYNC));
+    let ids: Vec<String> = sink.published().iter().map(|e| e.id.clone()).collect();
+    assert_eq!(ids, owed_ids, "the owed events, same ids, in order");
+    let patches = status_patches(&calls);
+    assert_eq!(patches.len(), 1, "{calls:?}");
+    let cleared = &patches[0].body["status"];
+    assert!(cleared.get("pendingEvents").is_none(), "{cleared}");
+    assert!(cleared.get("owedEvents").is_none(), "{cleared}");
+    assert_eq!(
+        gateway.state().writes,
+        writes,
+        "no gateway write to clear the outbox"
+    );
+}
+
+#[tokio::test]
+async fn a_full_outbox_holds_the_change_back() {
+    let gateway = FakeGateway::default();
+    let sink = Arc::new(FakeSink::new());
+    sink.fail_all();
+    let (_, calls) = run_with(api_object("correct"), &gateway, Some(sink.clone())).await;
+    let mut status = status_patches(&calls)[0].body["status"].clone();
+    // Fill the outbox with copies of an owed event (distinct ids).
+    let one = status["pendingEvents"][0].clone();
+    let filler: Vec<Value> = (0..crds::OUTBOX_CAPACITY - 10)
+        .map(|i| {
+            let mut p = one.clone();
+            p["id"] = json!(format!("filler-{i}"));
+            p
+        })
+        .collect();
+    status["pendingEvents"]
+        .as_array_mut()
+        .expect("owed")
+        .extend(filler);
+    let mut object = api_object("correct");
+    object["status"] = status;
+    object["metadata"]["generation"] = json!(2);
+    object["spec"]["backendUrl"] = json!("https://backend.example/v2");
+    let writes = gateway.state().writes;
+    let (result, _) = run_with(object, &gateway, Some(sink.clone())).await;
+    assert_eq!(
+        result.expect("held back, not failed"),
+        Action::requeue(apim_operator::controllers::emit::OWED_RETRY)
+    );
+    assert_eq!(
+        gateway.state().writes,
+        writes,
+        "the change waits: no gateway write"
+    );
+}
+
+#[tokio::test]
+async fn delete_publishes_the_last_events_before_the_finalizer_goes() {
+    let gateway = FakeGateway::default();
+    let sink = Arc::new(FakeSink::new());
+    let mut object = created(&gateway, "correct").await;
+    object["metadata"]["deletionTimestamp"] = json!("2026-11-25T08:00:00Z");
+    sink.fail_all();
+    let (result, calls) = run_with(object.clone(), &gateway, Some(sink.clone())).await;
+    let err = result.expect_err("the finalizer waits for the broker");
+    assert_eq!(err.metric_label(), "events_owed");
+    assert!(gateway.state().apis.is_empty(), "removed from the gateway");
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.method != "PATCH" || c.path.ends_with("/status")),
+        "the finalizer stays: {calls:?}"
+    );
+    let patches = status_patches(&calls);
+    assert_eq!(patches.len(), 1, "{calls:?}");
+    assert_eq!(
+        owed_types(&patches[0].body["status"]),
+        vec!["api.deleted", "audit.recorded"]
+    );
+    sink.heal();
+    object["status"] = patches[0].body["status"].clone();
+    let (result, calls) = run_with(object, &gateway, Some(sink.clone())).await;
+    assert_eq!(result.expect("cleanup"), Action::await_change());
+    assert_eq!(
+        types_of(&sink.published()),
+        vec!["api.deleted", "audit.recorded"]
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.method == "PATCH" && !c.path.ends_with("/status")),
+        "then the finalizer goes: {calls:?}"
+    );
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use apim_operator::events::config::{EventsConfig, TopicOverride};
 use apim_operator::events::{
     CloudEvent, EventData, EventSink, OutgoingEvent, Publisher, ResourceRef, Topic, TopicNames,
-    admin_client, deliver_owed, ensure_topics, record, source_for,
+    admin_client, deliver_owed, ensure_topics, source_for,
 };
 use chrono::Utc;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
@@ -507,8 +507,8 @@ async fn an_unreachable_broker_fails_within_the_timeout_and_the_events_stay_owed
             .expect("encode")
         })
         .collect();
-    let mut outbox = Vec::new();
-    record(&mut outbox, &events).expect("room");
+    let mut outbox: Vec<crds::PendingEvent> =
+        events.iter().map(OutgoingEvent::to_pending).collect();
 
     let started = Instant::now();
     let acked = deliver_owed(&down, &outbox).await;

@@ -35,8 +35,13 @@ use super::backoff::Backoff;
 use super::clients::GatewayHandle;
 use super::context::{Context, FIELD_MANAGER};
 use super::desired::{self, DesiredApi, Prepared};
+use super::emit;
 use super::shared;
 use crate::awx::{AwxError, TemplateRef};
+use crate::events::types::{
+    ApiCreated, ApiDeleted, ApiUpdated, DeployCompleted, DeployRequested, GatewayResponse,
+};
+use crate::events::{EventData, Fact};
 use crate::gateway::{self, GatewayApi, GatewayError};
 use crate::metrics::AwxJobLabels;
 
@@ -64,6 +69,10 @@ pub enum Error {
     },
     #[error("failed to add the finalizer to Api {name}: {source}")]
     AddFinalizer { name: String, source: kube::Error },
+    #[error(
+        "Api {name} is removed from the gateways; its last {owed} events wait for the broker before the finalizer goes"
+    )]
+    EventsOwed { name: String, owed: usize },
     #[error("failed to run the finalizer of Api {name}: {source}")]
     Finalizer {
         name: String,
@@ -79,6 +88,7 @@ impl Error {
             Error::CleanupClient { .. } => "cleanup_client_failed",
             Error::Cleanup { .. } => "cleanup_failed",
             Error::AddFinalizer { .. } => "add_finalizer_failed",
+            Error::EventsOwed { .. } => "events_owed",
             Error::Finalizer { source, .. } => match source.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.metric_label()
@@ -245,6 +255,10 @@ pub async fn reconcile(obj: Arc<DynamicObject>, actx: Arc<ApiContext>) -> Result
 
 /// Transient failures back off per object (jittered, capped).
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, actx: Arc<ApiContext>) -> Action {
+    if error.metric_label() == "events_owed" {
+        // Waiting for the broker, not failing: retry at the outbox's pace.
+        return Action::requeue(emit::OWED_RETRY);
+    }
     let delay = actx.backoff.next(&key(&obj));
     tracing::warn!(%error, ?delay, "reconcile failed, retrying");
     Action::requeue(delay)
@@ -314,18 +328,63 @@ fn current_status(obj: &DynamicObject, actx: &ApiContext) -> ApiStatus {
     let mut written = actx.written.lock().unwrap_or_else(|p| p.into_inner());
     let k = key(obj);
     match written.get(&k) {
-        Some(w)
-            if owned(w) == owned(&stored) || w.observed_generation != obj.metadata.generation =>
-        {
+        Some(w) if *w == stored || w.observed_generation != obj.metadata.generation => {
             written.remove(&k);
             stored
         }
-        Some(w) => ApiStatus {
-            pending_events: stored.pending_events.clone(),
-            ..w.clone()
-        },
+        Some(w) => w.clone(),
         None => stored,
     }
+}
+
+/// The most events one reconcile of an Api may cause: resource created, api created or
+/// updated, an audit record, a tag violation, and a deploy request and result for each of the
+/// five environments.
+pub const MAX_EVENTS_PER_CHANGE: usize = 4 + 2 * 5;
+
+/// `api.created` on the first reconcile, `api.updated` when the spec changed.
+fn api_facts(
+    obj: &DynamicObject,
+    api: &crds::Api,
+    current: &ApiStatus,
+    revision: &str,
+    changes: Vec<crate::events::types::FieldChange>,
+) -> Vec<Fact> {
+    let actor = emit::actor(obj);
+    let generation = obj.metadata.generation.unwrap_or_default();
+    match current.observed_generation {
+        None => vec![
+            Fact::new(
+                EventData::ApiCreated(ApiCreated {
+                    display_name: api.spec.display_name.clone(),
+                    version: api.spec.version.clone(),
+                    stages: api.spec.stages.clone(),
+                    revision: revision.to_string(),
+                }),
+                "created",
+            )
+            .by(actor.as_deref()),
+        ],
+        Some(g) if g != generation => vec![
+            Fact::new(
+                EventData::ApiUpdated(ApiUpdated {
+                    display_name: api.spec.display_name.clone(),
+                    version: api.spec.version.clone(),
+                    revision: revision.to_string(),
+                    previous_revision: current.revision.clone(),
+                    changed_fields: changes.into_iter().map(|c| c.path).collect(),
+                }),
+                format!("g{generation}"),
+            )
+            .by(actor.as_deref()),
+        ],
+        Some(_) => Vec::new(),
+    }
+}
+
+/// Whether the status we last wrote for `obj` owes events.
+fn status_owes(obj: &DynamicObject, actx: &ApiContext) -> bool {
+    !current_status(obj, actx).pending_events.is_empty()
 }
 
 /// What happened on one environment.
@@ -390,8 +449,30 @@ async fn apply(
     let now = Utc::now();
     let generation = obj.metadata.generation;
     let current = current_status(obj, actx);
+    if let Some(held) =
+        emit::hold_back(&actx.ctx, "Api", obj, &current, MAX_EVENTS_PER_CHANGE).await
+    {
+        write_status(obj, &current, held, actx).await?;
+        return Ok(Action::requeue(emit::OWED_RETRY));
+    }
     let mut status = current.clone();
     status.observed_generation = generation;
+    let spec = obj.data.get("spec").cloned().unwrap_or_default();
+    status.spec_fingerprint = emit::spec_fingerprint(&spec);
+    let was_accepted =
+        conditions::find(&current.conditions, types::ACCEPTED).map(|c| c.status == "True");
+    let changes = match current.observed_generation {
+        Some(g) if Some(g) != generation => emit::spec_changes(&current.spec_fingerprint, &spec),
+        _ => Vec::new(),
+    };
+    let mut facts = emit::lifecycle_facts(
+        "Api",
+        obj,
+        verdict,
+        current.observed_generation,
+        was_accepted,
+        changes.clone(),
+    );
     let (accepted, reason, message) = verdict.condition();
     conditions::set_condition(
         &mut status.conditions,
@@ -424,6 +505,7 @@ async fn apply(
             generation,
             now,
         );
+        emit::settle(&actx.ctx, "Api", obj, &current, &mut status, facts).await;
         write_status(obj, &current, status, actx).await?;
         publish(obj, events, actx).await;
         return Ok(Action::await_change());
@@ -448,10 +530,13 @@ async fn apply(
                     now,
                 );
             }
+            emit::settle(&actx.ctx, "Api", obj, &current, &mut status, facts).await;
             write_status(obj, &current, status, actx).await?;
             publish(obj, events, actx).await;
             return Ok(if transient {
                 Action::requeue(actx.backoff.next(&key(obj)))
+            } else if status_owes(obj, actx) {
+                Action::requeue(emit::OWED_RETRY)
             } else {
                 Action::await_change()
             });
@@ -460,6 +545,7 @@ async fn apply(
     let revision = desired::revision(&api.spec, &prepared);
     status.revision = Some(revision.clone());
     status.conversion = prepared.conversion.clone();
+    facts.extend(api_facts(obj, api, &current, &revision, changes));
 
     let mut outcomes: BTreeMap<Environment, EnvOutcome> = BTreeMap::new();
     for &env in &api.spec.stages {
@@ -478,6 +564,7 @@ async fn apply(
             current.environments.get(&env),
             actx,
             &mut events,
+            &mut facts,
             now,
         )
         .await;
@@ -526,13 +613,15 @@ async fn apply(
         now,
         &mut events,
     );
+    emit::settle(&actx.ctx, "Api", obj, &current, &mut status, facts).await;
+    let requeue = emit::requeue_after(&status, actx.ctx.resync_interval);
     write_status(obj, &current, status, actx).await?;
     publish(obj, events, actx).await;
     if transient {
         Ok(Action::requeue(actx.backoff.next(&key(obj))))
     } else {
         actx.backoff.reset(&key(obj));
-        Ok(Action::requeue(actx.ctx.resync_interval))
+        Ok(Action::requeue(requeue))
     }
 }
 
@@ -901,6 +990,7 @@ async fn deploy_env(
     prev_any: Option<&EnvironmentStatus>,
     actx: &ApiContext,
     events: &mut Vec<PendingK8sEvent>,
+    facts: &mut Vec<Fact>,
     now: DateTime<Utc>,
 ) -> EnvOutcome {
     let driver = api.spec.driver_for(env);
@@ -1002,6 +1092,21 @@ async fn deploy_env(
     }
     let trace = trace_id();
     tracing::info!(%env, trace_id = %trace, ?differences, %driver, "deploying");
+    let actor = emit::actor(obj);
+    facts.push(
+        Fact::new(
+            EventData::DeployRequested(DeployRequested {
+                api: obj.name_any(),
+                environment: env,
+                revision: revision.to_string(),
+                driver,
+                request_id: trace.clone(),
+                promotion_request: None,
+            }),
+            trace.clone(),
+        )
+        .by(actor.as_deref()),
+    );
     if driver == Driver::Awx {
         // An AWX job takes seconds to minutes: say it started. A direct deployment takes
         // milliseconds; its outcome Event is enough (one API server write per deployment).
@@ -1029,8 +1134,40 @@ async fn deploy_env(
         .map(|id| (id, None)),
     };
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let completed = |result: DeploymentResult,
+                     job: Option<u64>,
+                     gateway: GatewayResponse,
+                     message: Option<String>| {
+        Fact::new(
+            EventData::DeployCompleted(DeployCompleted {
+                api: obj.name_any(),
+                environment: env,
+                revision: revision.to_string(),
+                driver,
+                request_id: Some(trace.clone()),
+                result,
+                awx_job_id: job,
+                duration_ms: u64::try_from(duration_ms).unwrap_or_default(),
+                gateway,
+                message,
+            }),
+            trace.clone(),
+        )
+        .by(actor.as_deref())
+    };
     match result {
         Ok((id, job)) => {
+            facts.push(completed(
+                DeploymentResult::Succeeded,
+                job,
+                GatewayResponse {
+                    status: None,
+                    api_id: Some(id.clone()),
+                    endpoint: Some(endpoint.clone()),
+                    message: None,
+                },
+                None,
+            ));
             let record = DeploymentRecord {
                 trace_id: trace.clone(),
                 awx_job_id: job.and_then(|j| i64::try_from(j).ok()),
@@ -1068,6 +1205,23 @@ async fn deploy_env(
                 actx.ctx.clients.invalidate_gateway(env).await;
             }
             let transient = e.transient();
+            facts.push(completed(
+                DeploymentResult::Failed,
+                match &e {
+                    WriteError::Job { job, .. } => Some(*job),
+                    _ => None,
+                },
+                GatewayResponse {
+                    status: match &e {
+                        WriteError::Gateway(g) => g.status(),
+                        _ => None,
+                    },
+                    api_id: None,
+                    endpoint: None,
+                    message: Some(truncate(&e.to_string(), 300)),
+                },
+                Some(truncate(&e.to_string(), 1000)),
+            ));
             events.push(PendingK8sEvent {
                 warning: true,
                 reason: "DeploymentFailed",
@@ -1354,6 +1508,36 @@ async fn cleanup(obj: &DynamicObject, actx: &ApiContext) -> Result<Action, Error
     }
     tracing::info!(environments = ?envs, "removed from every gateway");
     let names: Vec<&str> = envs.iter().map(|e| e.as_str()).collect();
+    // The last events go out before the finalizer does.
+    let display_name = api
+        .as_ref()
+        .map(|a| a.spec.display_name.clone())
+        .unwrap_or_else(|| obj.name_any());
+    let facts = vec![
+        Fact::new(
+            EventData::ApiDeleted(ApiDeleted {
+                display_name,
+                environments: envs.clone(),
+            }),
+            "deleted",
+        ),
+        emit::deleted_audit(
+            "Api",
+            format!(
+                "deleted Api {} and removed it from the gateways of {}",
+                key(obj),
+                names.join(", ")
+            ),
+        ),
+    ];
+    if let Some(owed) = emit::settle_last(&actx.ctx, "Api", obj, &status, facts).await {
+        let count = owed.pending_events.len();
+        write_status(obj, &status, owed, actx).await?;
+        return Err(Error::EventsOwed {
+            name: obj.name_any(),
+            owed: count,
+        });
+    }
     publish(
         obj,
         vec![PendingK8sEvent {
@@ -1373,14 +1557,6 @@ async fn cleanup(obj: &DynamicObject, actx: &ApiContext) -> Result<Action, Error
     Ok(Action::await_change())
 }
 
-/// The comparable part of a status (the outbox belongs to the event publisher).
-fn owned(status: &ApiStatus) -> ApiStatus {
-    ApiStatus {
-        pending_events: Vec::new(),
-        ..status.clone()
-    }
-}
-
 /// Patches the status by server-side apply when it differs from the stored one.
 async fn write_status(
     obj: &DynamicObject,
@@ -1388,8 +1564,7 @@ async fn write_status(
     desired: ApiStatus,
     actx: &ApiContext,
 ) -> Result<(), Error> {
-    let desired = owned(&desired);
-    if desired == owned(current) {
+    if desired == *current {
         return Ok(());
     }
     let name = obj.name_any();

@@ -28,7 +28,12 @@ use super::acceptance::{self, Acceptance};
 use super::api::GATEWAY_NOT_CONFIGURED;
 use super::backoff::Backoff;
 use super::context::{Context, FIELD_MANAGER};
+use super::emit;
 use super::shared::{self, K8sEvent, key};
+use crate::events::types::{
+    ApiKeyRotated, ApplicationCreated, ApplicationDeleted, CredentialType as EventCredentialType,
+};
+use crate::events::{EventData, Fact};
 use crate::gateway::{self, ApplicationCredentials, CredentialKind, GatewayApi, GatewayError};
 
 /// Annotation on the credentials Secret: the SHA-256 of the credentials it holds.
@@ -61,6 +66,10 @@ pub enum Error {
         name: String,
         source: Box<GatewayError>,
     },
+    #[error(
+        "Application {name} is deleted from the gateway; its last {owed} events wait for the broker before the finalizer goes"
+    )]
+    EventsOwed { name: String, owed: usize },
     #[error("failed to run the finalizer of Application {name}: {source}")]
     Finalizer {
         name: String,
@@ -73,6 +82,7 @@ impl Error {
     pub fn metric_label(&self) -> &'static str {
         match self {
             Error::PatchStatus { .. } => "patch_status_failed",
+            Error::EventsOwed { .. } => "events_owed",
             Error::WriteSecret { .. } => "write_secret_failed",
             Error::ReadSecret { .. } => "read_secret_failed",
             Error::CleanupClient { .. } => "cleanup_client_failed",
@@ -143,6 +153,9 @@ pub async fn reconcile(obj: Arc<DynamicObject>, actx: Arc<AppContext>) -> Result
 
 /// Transient failures back off per object.
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, actx: Arc<AppContext>) -> Action {
+    if error.metric_label() == "events_owed" {
+        return Action::requeue(emit::OWED_RETRY);
+    }
     let delay = actx.backoff.next(&key(&obj));
     tracing::warn!(%error, ?delay, "reconcile failed, retrying");
     Action::requeue(delay)
@@ -317,8 +330,22 @@ async fn apply(
     let now = Utc::now();
     let generation = obj.metadata.generation;
     let current: ApplicationStatus = shared::stored_status(obj);
+    if let Some(held) = emit::hold_back(ctx, KIND, obj, &current, MAX_EVENTS_PER_CHANGE).await {
+        write_status(obj, &current, &held, actx).await?;
+        return Ok(Action::requeue(emit::OWED_RETRY));
+    }
     let mut status = current.clone();
     status.observed_generation = generation;
+    let was_accepted =
+        conditions::find(&current.conditions, types::ACCEPTED).map(|c| c.status == "True");
+    let mut facts = emit::lifecycle_facts(
+        KIND,
+        obj,
+        verdict,
+        current.observed_generation,
+        was_accepted,
+        Vec::new(),
+    );
     let (accepted, reason, message) = verdict.condition();
     conditions::set_condition(
         &mut status.conditions,
@@ -340,6 +367,7 @@ async fn apply(
             generation,
             now,
         );
+        emit::settle(ctx, KIND, obj, &current, &mut status, facts).await;
         write_status(obj, &current, &status, actx).await?;
         return Ok(Action::await_change());
     };
@@ -397,6 +425,7 @@ async fn apply(
                 &mut events,
             )
             .await?;
+            facts.extend(application_facts(obj, app, &current, &status, &secret_name));
             status.secret_name = Some(secret_name.clone());
             status.credentials_hash = Some(hash);
             if let Some(r) = status
@@ -462,14 +491,98 @@ async fn apply(
             );
         }
     }
+    emit::settle(ctx, KIND, obj, &current, &mut status, facts).await;
     write_status(obj, &current, &status, actx).await?;
     shared::publish(ctx, &actx.resource, obj, events).await;
     if transient {
         Ok(Action::requeue(actx.backoff.next(&key(obj))))
     } else {
         actx.backoff.reset(&key(obj));
-        Ok(Action::requeue(requeue))
+        Ok(Action::requeue(emit::requeue_after(&status, requeue)))
     }
+}
+
+/// The kind, in events and metrics.
+const KIND: &str = "Application";
+
+/// The most events one reconcile may cause: resource created, audit, tag violation,
+/// application created, key rotated (with its audit record).
+const MAX_EVENTS_PER_CHANGE: usize = 6;
+
+/// `application.created` when the gateway got a new application (first registration, or a
+/// re-registration after it was deleted by hand); `api-key-rotated` and its audit record when
+/// a rotation request was carried out.
+fn application_facts(
+    obj: &DynamicObject,
+    app: &crds::Application,
+    current: &ApplicationStatus,
+    status: &ApplicationStatus,
+    secret_name: &str,
+) -> Vec<Fact> {
+    let actor = emit::actor(obj);
+    let mut facts = Vec::new();
+    if let Some(id) = &status.gateway_application_id
+        && current.gateway_application_id.as_ref() != Some(id)
+    {
+        facts.push(
+            Fact::new(
+                EventData::ApplicationCreated(ApplicationCreated {
+                    display_name: app.spec.display_name.clone(),
+                    environment: app.spec.environment,
+                    owner: crds::tags::validate_meta(&obj.metadata)
+                        .map(|t| t.owner)
+                        .unwrap_or_default(),
+                    credential_type: match app.spec.credential_type {
+                        CredentialType::ApiKey => EventCredentialType::ApiKey,
+                        CredentialType::Oauth2 => EventCredentialType::Oauth2,
+                    },
+                    credentials_secret: secret_name.to_string(),
+                }),
+                format!("created/{id}"),
+            )
+            .by(actor.as_deref()),
+        );
+    }
+    let request = |s: &ApplicationStatus| {
+        s.rotation
+            .as_ref()
+            .filter(|r| r.phase == RotationPhase::Overlapping)
+            .and_then(|r| r.last_request_id.clone())
+    };
+    if let Some(request) = request(status)
+        && current
+            .rotation
+            .as_ref()
+            .and_then(|r| r.last_request_id.as_ref())
+            != Some(&request)
+    {
+        facts.push(
+            Fact::new(
+                EventData::ApiKeyRotated(ApiKeyRotated {
+                    environment: app.spec.environment,
+                    credentials_secret: secret_name.to_string(),
+                    // The gateway replaces the credential: the old one no longer works there;
+                    // the Secret keeps it through the overlap window for consumers to roll.
+                    previous_key_revoked: true,
+                    trigger: "spec".into(),
+                }),
+                format!("rotation/{request}"),
+            )
+            .by(actor.as_deref()),
+        );
+        facts.push(emit::audit(
+            KIND,
+            "rotate",
+            format!(
+                "rotated the credential of Application {} (request {request})",
+                key(obj)
+            ),
+            Vec::new(),
+            actor.as_deref(),
+            format!("rotate/{request}"),
+        ));
+    }
+    facts
 }
 
 /// Keys of the previous credential kept in the Secret during a rotation's overlap window.
@@ -681,15 +794,10 @@ async fn write_status(
     desired: &ApplicationStatus,
     actx: &AppContext,
 ) -> Result<(), Error> {
-    let strip = |s: &ApplicationStatus| ApplicationStatus {
-        pending_events: Vec::new(),
-        ..s.clone()
-    };
-    let desired = strip(desired);
-    if desired == strip(current) {
+    if desired == current {
         return Ok(());
     }
-    shared::apply_status(&actx.ctx, &actx.resource, obj, &desired)
+    shared::apply_status(&actx.ctx, &actx.resource, obj, desired)
         .await
         .map_err(|source| Error::PatchStatus {
             name: obj.name_any(),
@@ -747,6 +855,31 @@ async fn cleanup(obj: &DynamicObject, actx: &AppContext) -> Result<Action, Error
         let _ = secrets
             .delete(&app.secret_name(), &DeleteParams::default())
             .await;
+    }
+    let display_name = app
+        .as_ref()
+        .map(|a| a.spec.display_name.clone())
+        .unwrap_or_else(|| obj.name_any());
+    let facts = vec![
+        Fact::new(
+            EventData::ApplicationDeleted(ApplicationDeleted {
+                display_name,
+                environment: env,
+            }),
+            "deleted",
+        ),
+        emit::deleted_audit(
+            KIND,
+            format!(
+                "deleted Application {} and removed it from gateway {env}",
+                key(obj)
+            ),
+        ),
+    ];
+    if let Some(owed) = emit::settle_last(&actx.ctx, KIND, obj, &status, facts).await {
+        let count = owed.pending_events.len();
+        write_status(obj, &status, &owed, actx).await?;
+        return Err(Error::EventsOwed { name, owed: count });
     }
     shared::publish(
         &actx.ctx,

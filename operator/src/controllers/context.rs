@@ -7,6 +7,7 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use super::clients::Clients;
+use crate::events::Emitter;
 use crate::metrics::Metrics;
 use crate::runtime::health::Health;
 
@@ -36,6 +37,8 @@ pub struct Context {
     pub clients: Arc<Clients>,
     /// HTTP client for API definitions given by URL (`None` if it could not be built).
     pub http: Option<reqwest::Client>,
+    /// The event pipeline (`None` when events are disabled).
+    pub events: Option<Arc<Emitter>>,
 }
 
 impl Context {
@@ -63,6 +66,13 @@ impl Context {
             clients,
             // Same TLS stack as the gateway client.
             http: crate::gateway::retry::build_client(DEFINITION_TIMEOUT).ok(),
+            events: None,
         }
+    }
+
+    /// The same context, publishing lifecycle events through `emitter`.
+    pub fn with_events(mut self, emitter: Arc<Emitter>) -> Context {
+        self.events = Some(emitter);
+        self
     }
 }

@@ -17,7 +17,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::acceptance::{self, Acceptance};
 use super::context::{Context, FIELD_MANAGER};
+use super::emit;
 use super::status;
+
+/// The most events one reconcile may cause: resource created, audit, tag violation.
+const MAX_EVENTS_PER_CHANGE: usize = 3;
 
 /// Why a reconcile failed.
 #[derive(Debug, thiserror::Error)]
@@ -111,16 +115,43 @@ async fn reconcile_inner<K: DeserializeOwned>(
     if obj.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    let kind = kctx.resource.kind.as_str();
+    let current = status::OwnedStatus::of(obj);
     let verdict = acceptance::judge::<K>(obj);
-    let Some(change) = status::desired(obj, &verdict, chrono::Utc::now()) else {
-        return Ok(Action::requeue(ctx.resync_interval));
-    };
+    let (status, accepted_changed_to) =
+        match emit::hold_back(ctx, kind, obj, &current, MAX_EVENTS_PER_CHANGE).await {
+            Some(held) => (held, None),
+            None => {
+                let was_accepted =
+                    crds::conditions::find(&current.conditions, crds::conditions::types::ACCEPTED)
+                        .map(|c| c.status == "True");
+                let facts = emit::lifecycle_facts(
+                    kind,
+                    obj,
+                    &verdict,
+                    current.observed_generation,
+                    was_accepted,
+                    Vec::new(),
+                );
+                let (mut status, flipped) = match status::desired(obj, &verdict, chrono::Utc::now())
+                {
+                    Some(change) => (change.status, change.accepted_changed_to),
+                    None => (current.clone(), None),
+                };
+                emit::settle(ctx, kind, obj, &current, &mut status, facts).await;
+                (status, flipped)
+            }
+        };
+    let requeue = emit::requeue_after(&status, ctx.resync_interval);
+    if status == current {
+        return Ok(Action::requeue(requeue));
+    }
     let name = obj.name_any();
     let api: Api<DynamicObject> = match (kctx.namespaced, obj.namespace()) {
         (true, Some(ns)) => Api::namespaced_with(ctx.client.clone(), &ns, &kctx.resource),
         _ => Api::all_with(ctx.client.clone(), &kctx.resource),
     };
-    let body = status::apply_body(&kctx.resource, &change.status);
+    let body = status::apply_body(&kctx.resource, &status);
     api.patch_status(
         &name,
         &PatchParams::apply(FIELD_MANAGER).force(),
@@ -138,7 +169,7 @@ async fn reconcile_inner<K: DeserializeOwned>(
             kind: kctx.resource.kind.clone(),
         })
         .inc();
-    if let Some(accepted) = change.accepted_changed_to {
+    if let Some(accepted) = accepted_changed_to {
         let (_, reason, message) = verdict.condition();
         match &verdict {
             Acceptance::Accepted => tracing::info!("accepted"),
@@ -164,7 +195,7 @@ async fn reconcile_inner<K: DeserializeOwned>(
             tracing::warn!(error = %e, "failed to publish a Kubernetes Event");
         }
     }
-    Ok(Action::requeue(ctx.resync_interval))
+    Ok(Action::requeue(requeue))
 }
 
 fn error_policy(_obj: Arc<DynamicObject>, error: &Error, _kctx: Arc<KindContext>) -> Action {

@@ -14,6 +14,7 @@ pub mod backoff;
 pub mod clients;
 pub mod context;
 pub mod desired;
+pub mod emit;
 pub mod generic;
 pub mod shared;
 pub mod status;

@@ -2,6 +2,8 @@
 //! reading it back, computing the desired one (pure), and the server-side apply body.
 
 use chrono::{DateTime, Utc};
+use crds::PendingEvent;
+use crds::status::CommonStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::DynamicObject;
 use kube::discovery::ApiResource;
@@ -15,6 +17,35 @@ pub struct OwnedStatus {
     pub observed_generation: Option<i64>,
     /// `status.conditions` (empty when missing or unreadable).
     pub conditions: Vec<Condition>,
+    /// `status.pendingEvents`: the outbox (empty when missing or unreadable).
+    pub pending_events: Vec<PendingEvent>,
+    /// `status.owedEvents`.
+    pub owed_events: Option<u32>,
+}
+
+impl CommonStatus for OwnedStatus {
+    fn observed_generation(&self) -> Option<i64> {
+        self.observed_generation
+    }
+    fn set_observed_generation(&mut self, generation: Option<i64>) {
+        self.observed_generation = generation;
+    }
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+    fn pending_events(&self) -> &[PendingEvent] {
+        &self.pending_events
+    }
+    fn pending_events_mut(&mut self) -> &mut Vec<PendingEvent> {
+        &mut self.pending_events
+    }
+    fn set_outbox(&mut self, owed: Vec<PendingEvent>) {
+        self.owed_events = u32::try_from(owed.len()).ok().filter(|n| *n > 0);
+        self.pending_events = owed;
+    }
 }
 
 impl OwnedStatus {
@@ -30,6 +61,14 @@ impl OwnedStatus {
                 .and_then(|s| s.get("conditions"))
                 .and_then(|c| serde_json::from_value(c.clone()).ok())
                 .unwrap_or_default(),
+            pending_events: status
+                .and_then(|s| s.get("pendingEvents"))
+                .and_then(|c| serde_json::from_value(c.clone()).ok())
+                .unwrap_or_default(),
+            owed_events: status
+                .and_then(|s| s.get("owedEvents"))
+                .and_then(|g| g.as_u64())
+                .and_then(|n| u32::try_from(n).ok()),
         }
     }
 }
@@ -72,6 +111,7 @@ pub fn desired(
         status: OwnedStatus {
             observed_generation: generation,
             conditions,
+            ..current
         },
         accepted_changed_to: (before != Some(accepted)).then_some(accepted),
     })
@@ -87,6 +127,15 @@ pub fn apply_body(ar: &ApiResource, status: &OwnedStatus) -> serde_json::Value {
         "conditions".into(),
         serde_json::to_value(&status.conditions).unwrap_or_default(),
     );
+    if !status.pending_events.is_empty() {
+        s.insert(
+            "pendingEvents".into(),
+            serde_json::to_value(&status.pending_events).unwrap_or_default(),
+        );
+    }
+    if let Some(owed) = status.owed_events {
+        s.insert("owedEvents".into(), owed.into());
+    }
     serde_json::json!({
         "apiVersion": ar.api_version,
         "kind": ar.kind,

@@ -23,7 +23,10 @@ use super::acceptance::{self, Acceptance};
 use super::api::GATEWAY_NOT_CONFIGURED;
 use super::backoff::Backoff;
 use super::context::Context;
+use super::emit;
 use super::shared::{self, K8sEvent, key};
+use crate::events::types::SubscriptionChanged;
+use crate::events::{EventData, Fact};
 use crate::gateway::GatewayError;
 
 /// Why a reconcile failed (retried with backoff).
@@ -49,6 +52,10 @@ pub enum Error {
         api_id: String,
         application_id: String,
     },
+    #[error(
+        "Subscription {name} is revoked on the gateway; its last {owed} events wait for the broker before the finalizer goes"
+    )]
+    EventsOwed { name: String, owed: usize },
     #[error("failed to run the finalizer of Subscription {name}: {source}")]
     Finalizer {
         name: String,
@@ -64,6 +71,7 @@ impl Error {
             Error::CleanupClient { .. } => "cleanup_client_failed",
             Error::Cleanup { .. } => "cleanup_failed",
             Error::StillSubscribed { .. } => "revocation_unconfirmed",
+            Error::EventsOwed { .. } => "events_owed",
             Error::Finalizer { source, .. } => match source.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.metric_label()
@@ -179,6 +187,9 @@ pub async fn reconcile(obj: Arc<DynamicObject>, sctx: Arc<SubContext>) -> Result
 
 /// Transient failures back off per object.
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, sctx: Arc<SubContext>) -> Action {
+    if error.metric_label() == "events_owed" {
+        return Action::requeue(emit::OWED_RETRY);
+    }
     let delay = sctx.backoff.next(&key(&obj));
     tracing::warn!(%error, ?delay, "reconcile failed, retrying");
     Action::requeue(delay)
@@ -311,8 +322,22 @@ async fn apply(
     let now = Utc::now();
     let generation = obj.metadata.generation;
     let current: SubscriptionStatus = shared::stored_status(obj);
+    if let Some(held) = emit::hold_back(ctx, KIND, obj, &current, MAX_EVENTS_PER_CHANGE).await {
+        write_status(obj, &current, &held, sctx).await?;
+        return Ok(Action::requeue(emit::OWED_RETRY));
+    }
     let mut status = current.clone();
     status.observed_generation = generation;
+    let was_accepted =
+        conditions::find(&current.conditions, types::ACCEPTED).map(|c| c.status == "True");
+    let mut facts = emit::lifecycle_facts(
+        KIND,
+        obj,
+        verdict,
+        current.observed_generation,
+        was_accepted,
+        Vec::new(),
+    );
     let (accepted, reason, message) = verdict.condition();
     conditions::set_condition(
         &mut status.conditions,
@@ -335,6 +360,7 @@ async fn apply(
             generation,
             now,
         );
+        emit::settle(ctx, KIND, obj, &current, &mut status, facts).await;
         write_status(obj, &current, &status, sctx).await?;
         return Ok(Action::await_change());
     };
@@ -396,6 +422,20 @@ async fn apply(
     };
     match not_yet {
         None => {
+            if !current.active {
+                facts.push(
+                    Fact::new(
+                        EventData::SubscriptionCreated(changed(sub)),
+                        format!(
+                            "{}/{}/g{}",
+                            status.gateway_application_id.as_deref().unwrap_or_default(),
+                            status.gateway_api_id.as_deref().unwrap_or_default(),
+                            generation.unwrap_or_default()
+                        ),
+                    )
+                    .by(emit::actor(obj).as_deref()),
+                );
+            }
             status.active = true;
             status.reason = None;
             conditions::set_condition(
@@ -422,13 +462,17 @@ async fn apply(
             );
         }
     }
+    emit::settle(ctx, KIND, obj, &current, &mut status, facts).await;
     write_status(obj, &current, &status, sctx).await?;
     shared::publish(ctx, &sctx.resource, obj, events).await;
     if transient {
         Ok(Action::requeue(sctx.backoff.next(&key(obj))))
     } else {
         sctx.backoff.reset(&key(obj));
-        Ok(Action::requeue(ctx.resync_interval))
+        Ok(Action::requeue(emit::requeue_after(
+            &status,
+            ctx.resync_interval,
+        )))
     }
 }
 
@@ -438,20 +482,31 @@ async fn write_status(
     desired: &SubscriptionStatus,
     sctx: &SubContext,
 ) -> Result<(), Error> {
-    let strip = |s: &SubscriptionStatus| SubscriptionStatus {
-        pending_events: Vec::new(),
-        ..s.clone()
-    };
-    let desired = strip(desired);
-    if desired == strip(current) {
+    if desired == current {
         return Ok(());
     }
-    shared::apply_status(&sctx.ctx, &sctx.resource, obj, &desired)
+    shared::apply_status(&sctx.ctx, &sctx.resource, obj, desired)
         .await
         .map_err(|source| Error::PatchStatus {
             name: obj.name_any(),
             source,
         })
+}
+
+/// The kind, in events and metrics.
+const KIND: &str = "Subscription";
+
+/// The most events one reconcile may cause: created, audit, tag violation, subscription
+/// created.
+const MAX_EVENTS_PER_CHANGE: usize = 4;
+
+/// The payload of `subscription.created` / `subscription.deleted`.
+fn changed(sub: &crds::Subscription) -> SubscriptionChanged {
+    SubscriptionChanged {
+        application: sub.spec.application_ref.name.clone(),
+        api: sub.spec.api_ref.name.clone(),
+        environment: sub.spec.environment,
+    }
 }
 
 /// Revokes the access, then reads the gateway back to confirm it.
@@ -507,6 +562,23 @@ async fn cleanup(obj: &DynamicObject, sctx: &SubContext) -> Result<Action, Error
                 source: Box::new(e),
             });
         }
+    }
+    let facts = vec![
+        Fact::new(EventData::SubscriptionDeleted(changed(&sub)), "deleted"),
+        emit::deleted_audit(
+            KIND,
+            format!(
+                "deleted Subscription {} and revoked the access of Application {} to Api {} on {env}",
+                key(obj),
+                sub.spec.application_ref.name,
+                sub.spec.api_ref.name
+            ),
+        ),
+    ];
+    if let Some(owed) = emit::settle_last(&sctx.ctx, KIND, obj, &status, facts).await {
+        let count = owed.pending_events.len();
+        write_status(obj, &status, &owed, sctx).await?;
+        return Err(Error::EventsOwed { name, owed: count });
     }
     shared::publish(
         &sctx.ctx,

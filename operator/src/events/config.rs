@@ -157,7 +157,9 @@ pub struct ProducerConfig {
     /// Largest batch in bytes (`batch.size`).
     pub batch_bytes: u32,
     /// Time after which an unacknowledged event is reported failed and stays owed
-    /// (`message.timeout.ms`), e.g. `30s`.
+    /// (`message.timeout.ms`), e.g. `10s` (the default). A reconcile that meets a broker
+    /// outage waits this long once; then events are recorded as owed at once until the broker
+    /// answers again.
     #[serde(with = "humantime_serde")]
     pub delivery_timeout: Duration,
     /// Timeout of topic administration at start (create, describe), e.g. `30s`.
@@ -176,7 +178,7 @@ impl Default for ProducerConfig {
             compression: Compression::Zstd,
             linger: Duration::from_millis(1),
             batch_bytes: 1_000_000,
-            delivery_timeout: Duration::from_secs(30),
+            delivery_timeout: Duration::from_secs(10),
             admin_timeout: Duration::from_secs(30),
             queue_max_messages: 100_000,
             extra: BTreeMap::new(),

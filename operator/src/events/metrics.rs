@@ -130,6 +130,11 @@ impl EventMetrics {
                 oldest = Some(oldest.map_or(age, |o| o.max(age)));
             }
         }
+        self.set_owed_totals(owed, oldest);
+    }
+
+    /// Sets the owed gauges: events owed in all, and the age of the oldest.
+    pub fn set_owed_totals(&self, owed: usize, oldest: Option<Duration>) {
         self.owed.set(i64::try_from(owed).unwrap_or(i64::MAX));
         self.oldest_owed_age_seconds
             .set(oldest.unwrap_or_default().as_secs_f64());

@@ -10,16 +10,15 @@
 //! - [`metrics`]: [`EventMetrics`], the pipeline's Prometheus metrics.
 //! - [`docs`]: the generated `docs/events/` (JSON Schemas and catalogue).
 //!
-//! A controller's use, once wired:
-//! ```ignore
-//! let event = CloudEvent::new(&source_for(&identity), &ResourceRef::from_meta(&api.metadata)?, data, Utc::now());
-//! outbox::record(status.pending_events_mut(), &[OutgoingEvent::encode(&event, &topics)?])?; // same write as the change
-//! let acked = outbox::deliver_owed(sink.as_ref(), status.pending_events()).await;
-//! outbox::acknowledge(status.pending_events_mut(), &acked); // next status write
-//! ```
+//! - [`emitter`]: [`Emitter`], the controllers' side: facts to events, back-pressure, and the
+//!   settling of a resource's outbox into the status write that records its change.
+//!
+//! An event is always either acknowledged by the broker or stored in its resource's
+//! `status.pendingEvents` before the change that caused it is recorded; see [`emitter`].
 
 pub mod config;
 pub mod docs;
+pub mod emitter;
 pub mod envelope;
 pub mod metrics;
 pub mod outbox;
@@ -28,9 +27,10 @@ pub mod topics;
 pub mod types;
 
 pub use config::EventsConfig;
+pub use emitter::{Emitter, Fact, OPERATOR_ACTOR};
 pub use envelope::{CloudEvent, OutgoingEvent, ResourceRef, source_for};
 pub use metrics::EventMetrics;
-pub use outbox::{OutboxFull, acknowledge, deliver_owed, oldest_owed_age, record};
+pub use outbox::{acknowledge, deliver_owed, oldest_owed_age};
 pub use publisher::{
     Delivered, EventSink, FakeSink, PublishError, Publisher, SaslCredentials, admin_client,
 };

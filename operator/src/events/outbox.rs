@@ -1,33 +1,19 @@
 //! The outbox core: pure functions on a resource's `status.pendingEvents`, and
 //! [`deliver_owed`], which publishes what is owed and says what the broker acknowledged.
 //!
-//! A controller records the events of a state change in the same status write as the change
-//! ([`record`]; a full outbox refuses, and the change waits), publishes them
-//! ([`deliver_owed`]), then clears what was acknowledged ([`acknowledge`]) in a later write.
-//! A crash in between re-sends the stored document, whose `id` is unchanged.
+//! [`super::Emitter::settle`] offers the owed events and a change's new ones to the broker
+//! ([`deliver_owed`]), removes what it acknowledged ([`acknowledge`]) and leaves the rest owed,
+//! to be written with the change. A crash re-sends the stored document, whose `id` is
+//! unchanged.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use crds::{OUTBOX_CAPACITY, PendingEvent, from_time, to_time};
+use crds::{PendingEvent, from_time, to_time};
 
 use super::envelope::{EnvelopeError, OutgoingEvent};
 use super::publisher::EventSink;
-
-/// The outbox cannot take the events: the state change that caused them must wait.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "failed to record {adding} events: the outbox holds {owed} of {capacity}; waiting for the broker"
-)]
-pub struct OutboxFull {
-    /// Events already owed.
-    pub owed: usize,
-    /// Events that were to be added.
-    pub adding: usize,
-    /// [`OUTBOX_CAPACITY`].
-    pub capacity: usize,
-}
 
 impl OutgoingEvent {
     /// The outbox entry of this event (the document kept as it is).
@@ -50,27 +36,6 @@ impl OutgoingEvent {
             from_time(&pending.recorded_at),
         )
     }
-}
-
-/// Appends `events` to `outbox`, all or none: refuses when the outbox would exceed
-/// [`OUTBOX_CAPACITY`] (back-pressure, never a drop). An event already owed (same id) is not
-/// added twice.
-pub fn record(outbox: &mut Vec<PendingEvent>, events: &[OutgoingEvent]) -> Result<(), OutboxFull> {
-    let owed: HashSet<&str> = outbox.iter().map(|p| p.id.as_str()).collect();
-    let mut seen = HashSet::new();
-    let new: Vec<&OutgoingEvent> = events
-        .iter()
-        .filter(|e| !owed.contains(e.id.as_str()) && seen.insert(e.id.as_str()))
-        .collect();
-    if outbox.len() + new.len() > OUTBOX_CAPACITY {
-        return Err(OutboxFull {
-            owed: outbox.len(),
-            adding: new.len(),
-            capacity: OUTBOX_CAPACITY,
-        });
-    }
-    outbox.extend(new.into_iter().map(OutgoingEvent::to_pending));
-    Ok(())
 }
 
 /// Removes the acknowledged `ids` from `outbox`; returns how many were removed.
@@ -169,31 +134,6 @@ pub(crate) mod tests {
             // Kubernetes stores seconds.
             assert_eq!(back.recorded_at.timestamp(), e.recorded_at.timestamp());
         }
-    }
-
-    #[test]
-    fn record_refuses_rather_than_drops_and_is_idempotent() {
-        let mut outbox = Vec::new();
-        let evs = events(OUTBOX_CAPACITY + 1);
-        record(&mut outbox, &evs[..10]).expect("room");
-        record(&mut outbox, &evs[..10]).expect("same ids again");
-        assert_eq!(outbox.len(), 10);
-        let err = record(&mut outbox, &evs[10..]).expect_err("full");
-        assert_eq!(
-            err,
-            OutboxFull {
-                owed: 10,
-                adding: 7,
-                capacity: OUTBOX_CAPACITY
-            }
-        );
-        assert_eq!(outbox.len(), 10, "nothing added on refusal");
-        assert!(
-            err.to_string().starts_with("failed to record 7 events"),
-            "{err}"
-        );
-        record(&mut outbox, &evs[10..OUTBOX_CAPACITY]).expect("exactly full");
-        assert_eq!(outbox.len(), OUTBOX_CAPACITY);
     }
 
     #[test]

@@ -118,6 +118,12 @@ pub trait EventSink: Send + Sync {
     /// order. Never fails as a whole: each event is acknowledged or not.
     async fn publish_batch(&self, events: &[OutgoingEvent])
     -> Vec<Result<Delivered, PublishError>>;
+
+    /// Whether the broker answers within `timeout` (asked after a failed delivery, before
+    /// deliveries are attempted again).
+    async fn probe(&self, _timeout: Duration) -> bool {
+        true
+    }
 }
 
 /// SASL credentials read from a Secret. `Debug` never shows the password.
@@ -419,6 +425,18 @@ impl EventSink for Publisher {
         }
         results
     }
+
+    async fn probe(&self, timeout: Duration) -> bool {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, timeout)
+                .is_ok_and(|m| !m.brokers().is_empty())
+        })
+        .await
+        .unwrap_or(false)
+    }
 }
 
 /// An in-memory [`EventSink`] for tests of code that publishes (controllers): records what it
@@ -501,6 +519,10 @@ impl EventSink for FakeSink {
             })
             .collect()
     }
+
+    async fn probe(&self, _timeout: Duration) -> bool {
+        !self.fail_all.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 #[cfg(test)]
@@ -519,7 +541,7 @@ mod tests {
         assert_eq!(get(&c, "acks").as_deref(), Some("all"));
         assert_eq!(get(&c, "compression.type").as_deref(), Some("zstd"));
         assert_eq!(get(&c, "linger.ms").as_deref(), Some("1"));
-        assert_eq!(get(&c, "message.timeout.ms").as_deref(), Some("30000"));
+        assert_eq!(get(&c, "message.timeout.ms").as_deref(), Some("10000"));
         assert_eq!(get(&c, "socket.nagle.disable").as_deref(), Some("true"));
         assert_eq!(get(&c, "security.protocol").as_deref(), Some("plaintext"));
     }

@@ -1,7 +1,8 @@
 //! Mutations (JSON patch), computed from the request only:
 //!
 //! - every CREATE/UPDATE of an APIM kind: `metadata.annotations["apim.cab-i.com/actor"]` is
-//!   the acting user (`userInfo.username`);
+//!   the acting user (`userInfo.username`), except an UPDATE that changes neither spec nor
+//!   labels (a controller's finalizer, say), which keeps the recorded actor;
 //! - PromotionRequest CREATE: `spec.requester` is the acting user, whatever was supplied;
 //! - PromotionRequest UPDATE that newly sets `spec.decision`: `spec.decision.approver` is the
 //!   acting user, whatever was supplied;
@@ -44,7 +45,15 @@ pub fn mutations(req: &AdmissionRequest<DynamicObject>) -> Vec<PatchOperation> {
     };
 
     let actor = crds::tags::ACTOR_ANNOTATION;
+    // The actor is whoever last changed what the object says (spec, labels), not a controller
+    // adding or removing a finalizer: such an update keeps the recorded actor.
+    let metadata_only = req.operation == Operation::Update
+        && req.old_object.as_ref().is_some_and(|old| {
+            old.data.get("spec") == obj.data.get("spec")
+                && old.metadata.labels == obj.metadata.labels
+        });
     match obj.metadata.annotations.as_ref() {
+        _ if metadata_only => {}
         None => ops.push(add(&["metadata", "annotations"], json!({ actor: user }))),
         Some(a) if a.get(actor).map(String::as_str) != Some(user) => {
             ops.push(add(&["metadata", "annotations", actor], json!(user)));
@@ -110,11 +119,32 @@ mod tests {
         let mut spec = fixtures::api_create();
         spec.operation = "UPDATE";
         spec.old_object = spec.object.clone();
+        if let Some(o) = spec.object.as_mut() {
+            o["spec"]["version"] = json!("9.9.9");
+        }
         spec.username = "cpi-admin";
         let (_, doc) = apply(&spec);
         assert_eq!(
             doc["metadata"]["annotations"]["apim.cab-i.com/actor"],
             "cpi-admin"
+        );
+    }
+
+    #[test]
+    fn a_metadata_only_update_keeps_the_recorded_actor() {
+        let (_, created) = apply(&fixtures::api_create());
+        let mut spec = fixtures::api_create();
+        spec.operation = "UPDATE";
+        spec.old_object = Some(created.clone());
+        let mut with_finalizer = created;
+        with_finalizer["metadata"]["finalizers"] = json!(["apim.cab-i.com/cleanup"]);
+        spec.object = Some(with_finalizer);
+        spec.username = "system:serviceaccount:apim-system:apim-operator";
+        let (ops, doc) = apply(&spec);
+        assert!(ops.is_empty(), "{ops:?}");
+        assert_eq!(
+            doc["metadata"]["annotations"]["apim.cab-i.com/actor"],
+            "finance-devops"
         );
     }
 
