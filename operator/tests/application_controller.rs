@@ -376,7 +376,6 @@ async fn converged_costs_no_write_anywhere() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a Secret carrying a key another manager added is rewritten, with a CredentialsWritten Event, on every reconcile"]
 async fn a_foreign_key_in_the_secret_does_not_cause_a_write_on_every_reconcile() {
     // ensure_secret compares the whole `data` map with what it would apply. Server-side
     // apply keeps the keys another field manager owns, so once someone (a user, a

@@ -707,6 +707,27 @@ async fn read_secret(
         })
 }
 
+/// The keys the operator manages in a credentials Secret.
+const MANAGED_KEYS: [&str; 5] = [
+    "apiKey",
+    "clientId",
+    "clientSecret",
+    PREVIOUS_KEYS[0],
+    PREVIOUS_KEYS[1],
+];
+
+/// Whether `stored` holds `data` on the keys the operator manages (keys another manager
+/// added are theirs: server-side apply keeps them, and they are not a difference).
+fn holds_exactly(
+    stored: Option<&BTreeMap<String, ByteString>>,
+    data: &BTreeMap<String, ByteString>,
+) -> bool {
+    let empty = BTreeMap::new();
+    let stored = stored.unwrap_or(&empty);
+    MANAGED_KEYS.iter().all(|k| stored.get(*k) == data.get(*k))
+        && data.keys().all(|k| MANAGED_KEYS.contains(&k.as_str()))
+}
+
 /// Writes the credentials Secret (owned by the Application) unless it already holds them.
 #[allow(clippy::too_many_arguments)]
 async fn ensure_secret(
@@ -729,7 +750,7 @@ async fn ensure_secret(
             .and_then(|a| a.get(CREDENTIALS_HASH_ANNOTATION))
             .map(String::as_str)
             == Some(hash)
-            && s.data.as_ref() == Some(&data)
+            && holds_exactly(s.data.as_ref(), &data)
             && s.metadata
                 .owner_references
                 .as_ref()

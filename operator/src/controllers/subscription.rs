@@ -10,7 +10,7 @@ use chrono::Utc;
 use crds::conditions::{self, reasons, types};
 use crds::subscription::SubscriptionStatus;
 use kube::ResourceExt;
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::finalizer::{self, finalizer};
@@ -56,6 +56,10 @@ pub enum Error {
         "Subscription {name} is revoked on the gateway; its last {owed} events wait for the broker before the finalizer goes"
     )]
     EventsOwed { name: String, owed: usize },
+    #[error(
+        "failed to list the Subscriptions beside Subscription {name} before revoking it: {source}"
+    )]
+    ListSiblings { name: String, source: kube::Error },
     #[error("failed to run the finalizer of Subscription {name}: {source}")]
     Finalizer {
         name: String,
@@ -72,6 +76,7 @@ impl Error {
             Error::Cleanup { .. } => "cleanup_failed",
             Error::StillSubscribed { .. } => "revocation_unconfirmed",
             Error::EventsOwed { .. } => "events_owed",
+            Error::ListSiblings { .. } => "list_failed",
             Error::Finalizer { source, .. } => match source.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.metric_label()
@@ -534,6 +539,25 @@ async fn cleanup(obj: &DynamicObject, sctx: &SubContext) -> Result<Action, Error
             });
         }
     };
+    // Another live Subscription granting the same access keeps it: nothing to revoke.
+    let siblings: Api<DynamicObject> = Api::namespaced_with(
+        sctx.ctx.client.clone(),
+        &obj.namespace().unwrap_or_default(),
+        &sctx.resource,
+    );
+    let others = siblings
+        .list(&ListParams::default())
+        .await
+        .map_err(|source| Error::ListSiblings {
+            name: name.clone(),
+            source,
+        })?;
+    if let Some(other) = others.items.iter().find(|o| {
+        o.uid() != obj.uid() && o.metadata.deletion_timestamp.is_none() && grants_same(o, &sub)
+    }) {
+        tracing::info!(other = %other.name_any(), "another Subscription grants the same access: kept on the gateway");
+        return finish_cleanup(obj, sctx, &status, &sub, env, false).await;
+    }
     // An unknown application answers 400 (documented), a missing one 404: nothing to revoke.
     let gone = |e: &GatewayError| matches!(e.status(), Some(400 | 404));
     match gw.api.dissociate_api(&application_id, &api_id).await {
@@ -563,32 +587,67 @@ async fn cleanup(obj: &DynamicObject, sctx: &SubContext) -> Result<Action, Error
             });
         }
     }
+    finish_cleanup(obj, sctx, &status, &sub, env, true).await
+}
+
+/// Whether `other` names the same Api, Application and environment as `sub`.
+fn grants_same(other: &DynamicObject, sub: &crds::Subscription) -> bool {
+    let field = |path: &str| other.data.pointer(path).and_then(serde_json::Value::as_str);
+    field("/spec/apiRef/name") == Some(sub.spec.api_ref.name.as_str())
+        && field("/spec/applicationRef/name") == Some(sub.spec.application_ref.name.as_str())
+        && field("/spec/environment") == Some(sub.spec.environment.as_str())
+}
+
+/// The last events and the Kubernetes Event of a deleted Subscription, before its finalizer
+/// goes (`revoked`: the access was revoked on the gateway, not kept for another one).
+async fn finish_cleanup(
+    obj: &DynamicObject,
+    sctx: &SubContext,
+    status: &SubscriptionStatus,
+    sub: &crds::Subscription,
+    env: crds::Environment,
+    revoked: bool,
+) -> Result<Action, Error> {
+    let name = obj.name_any();
     let facts = vec![
-        Fact::new(EventData::SubscriptionDeleted(changed(&sub)), "deleted"),
+        Fact::new(EventData::SubscriptionDeleted(changed(sub)), "deleted"),
         emit::deleted_audit(
             KIND,
             format!(
-                "deleted Subscription {} and revoked the access of Application {} to Api {} on {env}",
+                "deleted Subscription {} ({} the access of Application {} to Api {} on {env})",
                 key(obj),
+                if revoked {
+                    "revoked"
+                } else {
+                    "another Subscription keeps"
+                },
                 sub.spec.application_ref.name,
                 sub.spec.api_ref.name
             ),
         ),
     ];
-    if let Some(owed) = emit::settle_last(&sctx.ctx, KIND, obj, &status, facts).await {
+    if let Some(owed) = emit::settle_last(&sctx.ctx, KIND, obj, status, facts).await {
         let count = owed.pending_events.len();
-        write_status(obj, &status, &owed, sctx).await?;
+        write_status(obj, status, &owed, sctx).await?;
         return Err(Error::EventsOwed { name, owed: count });
     }
     shared::publish(
         &sctx.ctx,
         &sctx.resource,
         obj,
-        vec![K8sEvent::normal(
-            "AccessRevoked",
-            "Unsubscribe",
-            format!("access revoked on gateway {env}"),
-        )],
+        vec![if revoked {
+            K8sEvent::normal(
+                "AccessRevoked",
+                "Unsubscribe",
+                format!("access revoked on gateway {env}"),
+            )
+        } else {
+            K8sEvent::normal(
+                "AccessKept",
+                "Unsubscribe",
+                format!("another Subscription grants the same access on gateway {env}: kept"),
+            )
+        }],
     )
     .await;
     Ok(Action::await_change())
