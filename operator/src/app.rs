@@ -38,7 +38,7 @@ pub enum AppError {
 
 /// Runs the operator until SIGTERM/SIGINT.
 pub async fn run(config: Config) -> Result<(), AppError> {
-    let client = Client::try_default().await.map_err(AppError::KubeConfig)?;
+    let client = rate_limited_client(&config.controllers).await?;
     let shutdown = CancellationToken::new();
     shutdown::cancel_on_signals(shutdown.clone());
 
@@ -178,4 +178,22 @@ async fn start_events(
         }
     });
     Ok(Some(Arc::new(publisher)))
+}
+
+/// The Kubernetes client (in cluster, or KUBECONFIG), with the client-side rate limit of
+/// `controllers.apiQps` / `apiBurst`: at most `apiBurst` requests per `apiBurst / apiQps`
+/// seconds (a watch counts once, when it starts).
+async fn rate_limited_client(settings: &crate::config::Controllers) -> Result<Client, AppError> {
+    let config = kube::Config::infer()
+        .await
+        .map_err(|e| AppError::KubeConfig(kube::Error::InferConfig(e)))?;
+    let window =
+        Duration::from_secs_f64(f64::from(settings.api_burst) / f64::from(settings.api_qps));
+    let builder = kube::client::ClientBuilder::try_from(config).map_err(AppError::KubeConfig)?;
+    Ok(builder
+        .with_layer(&tower::limit::RateLimitLayer::new(
+            u64::from(settings.api_burst),
+            window,
+        ))
+        .build())
 }

@@ -107,6 +107,11 @@ pub struct Controllers {
     pub resync_interval: Duration,
     /// Only watch this namespace (default: all).
     pub watch_namespace: Option<String>,
+    /// Client-side limit of requests to the API server, per second on average.
+    pub api_qps: u32,
+    /// Requests to the API server allowed at once above `apiQps` (the window holds
+    /// `apiBurst` requests per `apiBurst / apiQps` seconds).
+    pub api_burst: u32,
 }
 
 impl Default for Controllers {
@@ -115,6 +120,8 @@ impl Default for Controllers {
             concurrency: 16,
             resync_interval: Duration::from_secs(600),
             watch_namespace: None,
+            api_qps: 500,
+            api_burst: 1000,
         }
     }
 }
@@ -364,6 +371,12 @@ impl Config {
         if let Some(v) = env("APIM_CONCURRENCY") {
             c.concurrency = parse("APIM_CONCURRENCY", v)?;
         }
+        if let Some(v) = env("APIM_API_QPS") {
+            c.api_qps = parse("APIM_API_QPS", v)?;
+        }
+        if let Some(v) = env("APIM_API_BURST") {
+            c.api_burst = parse("APIM_API_BURST", v)?;
+        }
         if let Some(v) = env("APIM_RESYNC_INTERVAL") {
             c.resync_interval = humantime::parse_duration(&v).map_err(|e| ConfigError::Env {
                 var: "APIM_RESYNC_INTERVAL",
@@ -498,6 +511,11 @@ impl Config {
                 "leaderElection.renewGraceSeconds ({}) must be less than leaseDurationSeconds ({})",
                 le.renew_grace_seconds, le.lease_duration_seconds
             )));
+        }
+        if self.controllers.api_qps == 0 || self.controllers.api_burst == 0 {
+            return Err(ConfigError::Invalid(
+                "controllers.apiQps and controllers.apiBurst must be at least 1".into(),
+            ));
         }
         if self.controllers.concurrency == 0 {
             return Err(ConfigError::Invalid(

@@ -219,10 +219,9 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
             Api::all(ctx.client.clone()),
         ),
     };
-    let controller =
-        Controller::new_with(apis, watcher::Config::default().any_semantic(), ar.clone())
-            .with_config(controller::Config::default().concurrency(ctx.concurrency));
-    let store = controller.store();
+    let (changes, store) = shared::watch_changes(apis, &ar);
+    let controller = Controller::for_stream_with(changes, store.clone(), ar.clone())
+        .with_config(controller::Config::default().concurrency(ctx.concurrency));
     let map_store = store.clone();
     let map_ar = ar.clone();
     let controller = controller

@@ -20,7 +20,6 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::finalizer::{self, finalizer};
-use kube::runtime::watcher;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -127,10 +126,11 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
         Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &ar),
         None => Api::all_with(ctx.client.clone(), &ar),
     };
-    let controller = Controller::new_with(apps, watcher::Config::default().any_semantic(), ar)
+    let (changes, store) = shared::watch_changes(apps, &ar);
+    let controller = Controller::for_stream_with(changes, store.clone(), ar)
         .with_config(controller::Config::default().concurrency(ctx.concurrency))
         .graceful_shutdown_on(token.cancelled_owned());
-    let sync = shared::signal_synced("Application", controller.store(), ctx.health.clone());
+    let sync = shared::signal_synced("Application", store, ctx.health.clone());
     shared::drive(
         "Application",
         controller.run(reconcile, error_policy, actx),

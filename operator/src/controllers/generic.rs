@@ -10,7 +10,6 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::events::{Event, EventType};
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
@@ -69,15 +68,11 @@ where
         _ => Api::all_with(ctx.client.clone(), &resource),
     };
     let kind = resource.kind.clone();
-    let controller = Controller::new_with(
-        api,
-        watcher::Config::default().any_semantic(),
-        resource.clone(),
-    )
-    .with_config(controller::Config::default().concurrency(ctx.concurrency))
-    .graceful_shutdown_on(token.cancelled_owned());
-    let sync_watch =
-        super::shared::signal_synced(kind.clone(), controller.store(), ctx.health.clone());
+    let (changes, store) = super::shared::watch_changes(api, &resource);
+    let controller = Controller::for_stream_with(changes, store.clone(), resource.clone())
+        .with_config(controller::Config::default().concurrency(ctx.concurrency))
+        .graceful_shutdown_on(token.cancelled_owned());
+    let sync_watch = super::shared::signal_synced(kind.clone(), store, ctx.health.clone());
     let kctx = Arc::new(KindContext {
         ctx,
         resource,

@@ -207,6 +207,43 @@ pub fn signal_synced(
     })
 }
 
+/// The watch of a kind for its controller, and the store it fills: every event updates the
+/// store, but only changes a user can make (generation, labels, annotations, deletion) trigger
+/// a reconcile. The events of the operator's own writes (status, finalizer) are dropped, so a
+/// converged object is not reconciled again for each write that converged it; the periodic
+/// resync still reconciles it.
+pub fn watch_changes(
+    api: kube::Api<DynamicObject>,
+    ar: &ApiResource,
+) -> (
+    impl futures::Stream<Item = Result<DynamicObject, kube::runtime::watcher::Error>> + Send + 'static,
+    Store<DynamicObject>,
+) {
+    use kube::runtime::WatchStreamExt;
+    let writer = kube::runtime::reflector::store::Writer::new(ar.clone());
+    let reader = writer.as_reader();
+    let stream = kube::runtime::watcher(
+        api,
+        kube::runtime::watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(user_changes, Default::default());
+    (stream, reader)
+}
+
+/// A hash of what a user changes on an object (not its status, not its finalizers).
+pub fn user_changes(obj: &DynamicObject) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    obj.metadata.generation.hash(&mut h);
+    obj.metadata.labels.hash(&mut h);
+    obj.metadata.annotations.hash(&mut h);
+    obj.metadata.deletion_timestamp.is_some().hash(&mut h);
+    Some(h.finish())
+}
+
 /// Drives a controller's stream of reconcile results until it ends (shutdown or lost
 /// lease), then stops its cache-sync watcher.
 pub async fn drive<T, E: std::fmt::Display>(

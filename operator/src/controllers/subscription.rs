@@ -149,10 +149,9 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
                 Api::all_with(ctx.client.clone(), &app_ar),
             ),
         };
-    let controller =
-        Controller::new_with(subs, watcher::Config::default().any_semantic(), ar.clone())
-            .with_config(controller::Config::default().concurrency(ctx.concurrency));
-    let store = controller.store();
+    let (changes, store) = shared::watch_changes(subs, &ar);
+    let controller = Controller::for_stream_with(changes, store.clone(), ar.clone())
+        .with_config(controller::Config::default().concurrency(ctx.concurrency));
     let (s1, a1) = (store.clone(), ar.clone());
     let (s2, a2) = (store.clone(), ar.clone());
     let controller = controller
