@@ -33,6 +33,13 @@ struct Args {
     /// Give up waiting for Ready after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
+    /// After all are Ready, stay idle this long and report what the operator wrote meanwhile
+    /// (gateway writes, resourceVersions, reconciles); 0 skips it.
+    #[arg(long, default_value_t = 0)]
+    idle_secs: u64,
+    /// Skip the API server's floor (e.g. for an RSS run at 10,000 objects).
+    #[arg(long)]
+    no_floor: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,10 +206,19 @@ async fn run(args: Args) -> Result<(), BenchError> {
     let n = args.count;
     let c = args.concurrency.max(1);
 
-    // The floor: create N objects, then patch each one's status once.
-    let floor_ns = create_namespace(&client, "bench-floor").await?;
+    let floor = if args.no_floor {
+        None
+    } else {
+        Some(measure_floor(&client, n, c).await?)
+    };
+    operator_run(&client, &args, n, c, floor).await
+}
+
+/// The floor: create N objects, then patch each one's status once, at concurrency `c`.
+async fn measure_floor(client: &Client, n: usize, c: usize) -> Result<Duration, BenchError> {
+    let floor_ns = create_namespace(client, "bench-floor").await?;
     let started = Instant::now();
-    create_all(&client, &floor_ns, n, c).await?;
+    create_all(client, &floor_ns, n, c).await?;
     let apis: Api<crds::Api> = Api::namespaced(client.clone(), &floor_ns);
     futures::stream::iter(0..n)
         .map(|i| {
@@ -231,7 +247,17 @@ async fn run(args: Args) -> Result<(), BenchError> {
     let _ = Api::<Namespace>::all(client.clone())
         .delete(&floor_ns, &DeleteParams::background())
         .await;
+    Ok(floor)
+}
 
+/// N Apis to Ready through the operator (and, with `--idle-secs`, what it writes while idle).
+async fn operator_run(
+    client: &Client,
+    args: &Args,
+    n: usize,
+    c: usize,
+    floor: Option<Duration>,
+) -> Result<(), BenchError> {
     // The operator: N Apis to Ready through apim-sim.
     let dir = std::env::current_exe()
         .ok()
@@ -256,7 +282,7 @@ async fn run(args: Args) -> Result<(), BenchError> {
                 source,
             })?,
     );
-    let op_ns = create_namespace(&client, "bench-op").await?;
+    let op_ns = create_namespace(client, "bench-op").await?;
     let op_port = free_port();
     let operator = Guard(
         Command::new(dir.join("apim-operator"))
@@ -268,6 +294,7 @@ async fn run(args: Args) -> Result<(), BenchError> {
                 "APIM_GATEWAY_URL_DEV",
                 format!("http://127.0.0.1:{sim_port}/gateways/dev"),
             )
+            .env("APIM_KAFKA_TOPIC_PREFIX", "bench.")
             .env("APIM_GATEWAY_USERNAME", "Administrator")
             .env("APIM_GATEWAY_PASSWORD", "manage")
             .env("RUST_LOG", "warn")
@@ -288,7 +315,7 @@ async fn run(args: Args) -> Result<(), BenchError> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let started = Instant::now();
-    create_all(&client, &op_ns, n, c).await?;
+    create_all(client, &op_ns, n, c).await?;
     let apis: Api<crds::Api> = Api::namespaced(client.clone(), &op_ns);
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
     let mut peak = 0.0f64;
@@ -321,17 +348,27 @@ async fn run(args: Args) -> Result<(), BenchError> {
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
     peak = peak.max(peak_rss_mib(operator.0.id()).unwrap_or(0.0));
-    let ratio = to_ready.as_secs_f64() / floor.as_secs_f64().max(f64::EPSILON);
     println!("reconcile-bench: N={n} concurrency={c}");
+    match floor {
+        Some(floor) => {
+            let ratio = to_ready.as_secs_f64() / floor.as_secs_f64().max(f64::EPSILON);
+            println!(
+                "  API server floor (create + 1 status patch each): {:.2} s",
+                floor.as_secs_f64()
+            );
+            println!(
+                "  operator, create to all Ready:                   {:.2} s  ({ratio:.2}x floor; targets <= 2x and < 15 s)",
+                to_ready.as_secs_f64()
+            );
+        }
+        None => println!(
+            "  operator, create to all Ready:                   {:.2} s",
+            to_ready.as_secs_f64()
+        ),
+    }
     println!(
-        "  API server floor (create + 1 status patch each): {:.2} s",
-        floor.as_secs_f64()
+        "  operator peak RSS (VmHWM):                       {peak:.1} MiB (targets < 64 MiB at 1,000, < 150 MiB at 10,000)"
     );
-    println!(
-        "  operator, create to all Ready:                   {:.2} s  ({ratio:.2}x floor; targets <= 2x and < 15 s)",
-        to_ready.as_secs_f64()
-    );
-    println!("  operator peak RSS (VmHWM):                       {peak:.1} MiB (target < 64 MiB)");
 
     if let Some(body) = http_body(op_port, "/metrics").await {
         let sum = |family: &str| -> f64 {
@@ -348,6 +385,10 @@ async fn run(args: Args) -> Result<(), BenchError> {
         );
     }
 
+    if args.idle_secs > 0 {
+        idle_check(&apis, op_port, sim_port, args.idle_secs).await?;
+    }
+
     // Clean up while the operator runs (the finalizers need it).
     let _ = Api::<Namespace>::all(client.clone())
         .delete(&op_ns, &DeleteParams::background())
@@ -359,5 +400,81 @@ async fn run(args: Args) -> Result<(), BenchError> {
     }
     drop(operator);
     drop(sim);
+    Ok(())
+}
+
+/// Metric families summed from the operator's `/metrics`.
+async fn metric_sum(op_port: u16, family: &str) -> f64 {
+    http_body(op_port, "/metrics")
+        .await
+        .map(|body| {
+            body.lines()
+                .filter(|l| l.starts_with(family) && !l.starts_with('#'))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum()
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// Write requests the simulator served, over every gateway.
+async fn sim_writes(sim_port: u16) -> u64 {
+    http_body(sim_port, "/_sim/calls")
+        .await
+        .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v.as_object()
+                .map(|m| m.values().filter_map(|c| c["writes"].as_u64()).sum())
+        })
+        .unwrap_or(u64::MAX)
+}
+
+/// Stays idle `secs` with every Api converged and reports what was written meanwhile.
+async fn idle_check(
+    apis: &Api<crds::Api>,
+    op_port: u16,
+    sim_port: u16,
+    secs: u64,
+) -> Result<(), BenchError> {
+    let versions =
+        |list: kube::core::ObjectList<crds::Api>| -> std::collections::BTreeMap<String, String> {
+            list.items
+                .into_iter()
+                .map(|a| {
+                    let name = a.metadata.name.unwrap_or_default();
+                    (name, a.metadata.resource_version.unwrap_or_default())
+                })
+                .collect()
+        };
+    let list = |what: &'static str| async move {
+        apis.list(&ListParams::default())
+            .await
+            .map_err(|source| BenchError::Kube {
+                what: what.into(),
+                source,
+            })
+    };
+    let before = versions(list("list Apis before idling").await?);
+    let (gw_before, rec_before, sw_before) = (
+        sim_writes(sim_port).await,
+        metric_sum(op_port, "apim_operator_reconciles_total").await,
+        metric_sum(op_port, "apim_operator_status_writes_total").await,
+    );
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    let after = versions(list("list Apis after idling").await?);
+    let unchanged = before
+        .iter()
+        .filter(|(name, rv)| after.get(*name) == Some(*rv))
+        .count();
+    let gw_after = sim_writes(sim_port).await;
+    let rec_after = metric_sum(op_port, "apim_operator_reconciles_total").await;
+    let sw_after = metric_sum(op_port, "apim_operator_status_writes_total").await;
+    println!(
+        "  idle {secs} s with {} converged Apis: {} gateway writes, {} status writes, resourceVersions unchanged {unchanged}/{}, {} reconciles",
+        before.len(),
+        gw_after.saturating_sub(gw_before),
+        sw_after - sw_before,
+        before.len(),
+        rec_after - rec_before
+    );
     Ok(())
 }
