@@ -314,40 +314,21 @@ async fn operator_run(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let apis: Api<crds::Api> = Api::namespaced(client.clone(), &op_ns);
+    // Readiness is followed with a watch (not by listing every object again and again, which
+    // would load the API server the floor does not load). Peak RSS is the kernel's VmHWM.
+    let ready_watch = tokio::spawn(all_ready(apis.clone(), n));
+    let pid = operator.0.id();
     let started = Instant::now();
     create_all(client, &op_ns, n, c).await?;
-    let apis: Api<crds::Api> = Api::namespaced(client.clone(), &op_ns);
-    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
-    let mut peak = 0.0f64;
-    let to_ready = loop {
-        peak = peak.max(peak_rss_mib(operator.0.id()).unwrap_or(0.0));
-        let list = apis
-            .list(&ListParams::default())
-            .await
-            .map_err(|source| BenchError::Kube {
-                what: "list Apis".into(),
-                source,
-            })?;
-        let ready = list
-            .items
-            .iter()
-            .filter(|a| {
-                a.status
-                    .as_ref()
-                    .is_some_and(|s| crds::conditions::is_true(&s.conditions, "Ready"))
-            })
-            .count();
-        if ready == n {
-            break started.elapsed();
-        }
-        if Instant::now() > deadline {
-            return Err(BenchError::Timeout(format!(
-                "all Apis to be Ready ({ready}/{n})"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    peak = peak.max(peak_rss_mib(operator.0.id()).unwrap_or(0.0));
+    let to_ready =
+        match tokio::time::timeout(Duration::from_secs(args.timeout_secs), ready_watch).await {
+            Ok(Ok(Ok(()))) => started.elapsed(),
+            Ok(Ok(Err(e))) => return Err(e),
+            Ok(Err(_)) => return Err(BenchError::Timeout("the readiness watch (it died)".into())),
+            Err(_) => return Err(BenchError::Timeout(format!("all {n} Apis to be Ready"))),
+        };
+    let peak = peak_rss_mib(pid).unwrap_or(0.0);
     println!("reconcile-bench: N={n} concurrency={c}");
     match floor {
         Some(floor) => {
@@ -477,4 +458,26 @@ async fn idle_check(
         rec_after - rec_before
     );
     Ok(())
+}
+
+/// Resolves once `n` Apis of `apis` have `Ready=True`, following a watch.
+async fn all_ready(apis: Api<crds::Api>, n: usize) -> Result<(), BenchError> {
+    use kube::runtime::{WatchStreamExt, watcher};
+    let mut ready = std::collections::HashSet::new();
+    let stream = watcher(apis, watcher::Config::default()).applied_objects();
+    let mut stream = std::pin::pin!(stream);
+    while let Some(api) = stream.next().await {
+        let api = api.map_err(|e| BenchError::Timeout(format!("the readiness watch: {e}")))?;
+        if api
+            .status
+            .as_ref()
+            .is_some_and(|s| crds::conditions::is_true(&s.conditions, "Ready"))
+        {
+            ready.insert(api.metadata.name.unwrap_or_default());
+            if ready.len() >= n {
+                return Ok(());
+            }
+        }
+    }
+    Err(BenchError::Timeout("the readiness watch ended".into()))
 }

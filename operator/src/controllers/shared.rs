@@ -227,10 +227,20 @@ pub fn watch_changes(
         kube::runtime::watcher::Config::default().any_semantic(),
     )
     .default_backoff()
+    .modify(slim)
     .reflect(writer)
     .applied_objects()
     .predicate_filter(user_changes, Default::default());
     (stream, reader)
+}
+
+/// Drops from a cached object what no reconcile reads and that can be as large as the object
+/// itself: `managedFields` and kubectl's last-applied copy of the whole object.
+pub fn slim(obj: &mut DynamicObject) {
+    obj.metadata.managed_fields = None;
+    if let Some(a) = obj.metadata.annotations.as_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 /// A hash of what a user changes on an object (not its status, not its finalizers).
