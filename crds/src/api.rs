@@ -388,6 +388,10 @@ pub struct EnvironmentStatus {
     /// The last deployment to that environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_deployment: Option<DeploymentRecord>,
+    /// The aliases the operator keeps on that gateway for this Api (`name/type`); one dropped
+    /// from the spec is deleted there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
 }
 
 /// The outcome of one finished deployment.

@@ -1055,3 +1055,35 @@ async fn delete_publishes_the_last_events_before_the_finalizer_goes() {
         "then the finalizer goes: {calls:?}"
     );
 }
+
+#[tokio::test]
+async fn an_alias_dropped_from_the_spec_is_deleted_from_the_gateway() {
+    let gateway = FakeGateway::default();
+    let mut object = created(&gateway, "correct").await;
+    assert_eq!(
+        object["status"]["environments"]["dev"]["aliases"],
+        json!(["payments-backend/endpoint"]),
+        "the alias is recorded"
+    );
+    assert_eq!(gateway.state().aliases.len(), 1);
+    object["spec"]["aliases"] = json!([]);
+    object["metadata"]["generation"] = json!(2);
+    let (result, calls) = run(object, &gateway).await;
+    assert_eq!(result.expect("reconcile"), Action::requeue(RESYNC));
+    assert!(
+        gateway.state().aliases.is_empty(),
+        "the alias is gone from the gateway"
+    );
+    assert_eq!(gateway.state().apis.len(), 1, "the API stays");
+    let patches = status_patches(&calls);
+    assert_eq!(patches.len(), 1, "{calls:?}");
+    let dev = &patches[0].body["status"]["environments"]["dev"];
+    assert!(
+        dev.get("aliases").is_none(),
+        "none recorded any more: {dev}"
+    );
+    assert_eq!(
+        condition(&patches[0].body["status"], "Ready")["status"],
+        "True"
+    );
+}

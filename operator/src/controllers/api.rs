@@ -394,12 +394,14 @@ pub enum EnvOutcome {
         id: String,
         endpoint: String,
         active: bool,
+        aliases: Vec<String>,
     },
     /// The gateway was written to.
     Deployed {
         id: String,
         endpoint: String,
         active: bool,
+        aliases: Vec<String>,
         record: DeploymentRecord,
         corrected: Vec<String>,
     },
@@ -658,11 +660,13 @@ fn fold_outcomes(
                 id,
                 endpoint,
                 active,
+                aliases,
             }
             | EnvOutcome::Deployed {
                 id,
                 endpoint,
                 active,
+                aliases,
                 ..
             } => {
                 let entry = status.environments.entry(*env).or_default();
@@ -670,6 +674,7 @@ fn fold_outcomes(
                 entry.deployed_revision = Some(revision.to_string());
                 entry.endpoint = Some(endpoint.clone());
                 entry.active = *active;
+                entry.aliases = aliases.clone();
                 if let EnvOutcome::Deployed {
                     record, corrected, ..
                 } = outcome
@@ -1045,7 +1050,18 @@ async fn deploy_env(
             return failed(e.into());
         }
     };
-    let aliases = if desired.aliases.is_empty() {
+    let kept: Vec<String> = desired.aliases.iter().map(alias_key).collect();
+    // Aliases this Api had on the gateway that the spec no longer names.
+    let stale: Vec<String> = prev_any
+        .map(|p| {
+            p.aliases
+                .iter()
+                .filter(|a| !kept.contains(a))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let aliases = if desired.aliases.is_empty() && stale.is_empty() {
         Vec::new()
     } else {
         match gw.api.list_aliases().await {
@@ -1053,6 +1069,10 @@ async fn deploy_env(
             Err(e) => return failed(e.into()),
         }
     };
+    let stale: Vec<&gateway::Alias> = stale
+        .iter()
+        .filter_map(|key| find_alias(&aliases, key, env))
+        .collect();
     let mut differences: Vec<String> = match &actual {
         None => vec!["api (missing)".to_string()],
         Some(a) => {
@@ -1075,6 +1095,9 @@ async fn deploy_env(
             differences.push(format!("alias {}", alias.name));
         }
     }
+    for alias in &stale {
+        differences.push(format!("alias {} (no longer in the spec)", alias.name));
+    }
     let endpoint = desired::endpoint(&gw.base_url, &desired.name, &desired.version);
     if differences.is_empty() {
         let id = actual.as_ref().map(|a| a.id.clone()).unwrap_or_default();
@@ -1082,6 +1105,7 @@ async fn deploy_env(
             id,
             endpoint,
             active: desired.active,
+            aliases: kept,
         };
     }
     if was_deployed && api.spec.drift_policy == DriftPolicy::Report {
@@ -1131,6 +1155,13 @@ async fn deploy_env(
         )
         .await
         .map(|id| (id, None)),
+    };
+    let result = match result {
+        Ok(done) => delete_aliases(gw.api.as_ref(), &stale)
+            .await
+            .map(|()| done)
+            .map_err(WriteError::from),
+        Err(e) => Err(e),
     };
     let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
     let completed = |result: DeploymentResult,
@@ -1192,6 +1223,7 @@ async fn deploy_env(
                 id,
                 endpoint,
                 active: desired.active,
+                aliases: kept,
                 record,
                 corrected,
             }
@@ -1246,6 +1278,38 @@ async fn deploy_env(
             }
         }
     }
+}
+
+/// `name/type`, as recorded in `status.environments[env].aliases`.
+fn alias_key(alias: &desired::DesiredAlias) -> String {
+    format!("{}/{}", alias.name, alias.alias_type.as_str())
+}
+
+/// The gateway alias of `env` recorded as `key` (`name/type`).
+fn find_alias<'a>(
+    aliases: &'a [gateway::Alias],
+    key: &str,
+    env: Environment,
+) -> Option<&'a gateway::Alias> {
+    let (name, type_) = key.rsplit_once('/')?;
+    aliases
+        .iter()
+        .find(|a| a.matches(name, type_, Some(env.as_str())))
+}
+
+/// Deletes `aliases` from the gateway (one already gone counts as deleted).
+async fn delete_aliases(
+    gw: &dyn GatewayApi,
+    aliases: &[&gateway::Alias],
+) -> Result<(), GatewayError> {
+    for alias in aliases {
+        match gw.delete_alias(&alias.id).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Brings the gateway to `desired` over REST, writing only what differs; returns the API id.
@@ -1464,28 +1528,32 @@ async fn remove_from(
             Err(e) => return Err(cleanup_err(e)),
         }
     }
+    // The aliases of the spec for `env`, and those recorded there.
+    let mut keys: Vec<String> = status
+        .environments
+        .get(&env)
+        .map(|e| e.aliases.clone())
+        .unwrap_or_default();
     if let Some(api) = api {
-        let wanted: Vec<_> = api
-            .spec
-            .aliases
+        keys.extend(
+            api.spec
+                .aliases
+                .iter()
+                .filter(|a| a.values.contains_key(&env))
+                .map(|a| format!("{}/{}", a.name, a.type_.as_str())),
+        );
+    }
+    keys.sort();
+    keys.dedup();
+    if !keys.is_empty() {
+        let aliases = gw.api.list_aliases().await.map_err(cleanup_err)?;
+        let found: Vec<&gateway::Alias> = keys
             .iter()
-            .filter(|a| a.values.contains_key(&env))
+            .filter_map(|k| find_alias(&aliases, k, env))
             .collect();
-        if !wanted.is_empty() {
-            let aliases = gw.api.list_aliases().await.map_err(cleanup_err)?;
-            for alias in wanted {
-                if let Some(found) = aliases
-                    .iter()
-                    .find(|a| a.matches(&alias.name, alias.type_.as_str(), Some(env.as_str())))
-                {
-                    match gw.api.delete_alias(&found.id).await {
-                        Ok(_) => {}
-                        Err(e) if e.is_not_found() => {}
-                        Err(e) => return Err(cleanup_err(e)),
-                    }
-                }
-            }
-        }
+        delete_aliases(gw.api.as_ref(), &found)
+            .await
+            .map_err(cleanup_err)?;
     }
     Ok(())
 }
