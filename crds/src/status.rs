@@ -37,28 +37,31 @@ pub trait CommonStatus: Default {
     }
 }
 
+/// Implements [`CommonStatus`] for status types with the common fields
+/// (`observed_generation`, `conditions`, `pending_events`, `owed_events`).
+#[macro_export]
 macro_rules! common_status {
     ($($t:ty),+) => {$(
-        impl CommonStatus for $t {
+        impl $crate::status::CommonStatus for $t {
             fn observed_generation(&self) -> Option<i64> {
                 self.observed_generation
             }
             fn set_observed_generation(&mut self, generation: Option<i64>) {
                 self.observed_generation = generation;
             }
-            fn conditions(&self) -> &[Condition] {
+            fn conditions(&self) -> &[::k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
                 &self.conditions
             }
-            fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+            fn conditions_mut(&mut self) -> &mut Vec<::k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
                 &mut self.conditions
             }
-            fn pending_events(&self) -> &[PendingEvent] {
+            fn pending_events(&self) -> &[$crate::PendingEvent] {
                 &self.pending_events
             }
-            fn pending_events_mut(&mut self) -> &mut Vec<PendingEvent> {
+            fn pending_events_mut(&mut self) -> &mut Vec<$crate::PendingEvent> {
                 &mut self.pending_events
             }
-            fn set_outbox(&mut self, owed: Vec<PendingEvent>) {
+            fn set_outbox(&mut self, owed: Vec<$crate::PendingEvent>) {
                 self.owed_events = u32::try_from(owed.len()).ok().filter(|n| *n > 0);
                 self.pending_events = owed;
             }

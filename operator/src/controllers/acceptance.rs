@@ -34,6 +34,28 @@ impl Acceptance {
     }
 }
 
+/// Records `verdict` on `status`: the object's generation as observed, and the `Accepted`
+/// condition.
+pub fn record<S: crds::status::CommonStatus>(
+    status: &mut S,
+    obj: &DynamicObject,
+    verdict: &Acceptance,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let generation = obj.metadata.generation;
+    status.set_observed_generation(generation);
+    let (accepted, reason, message) = verdict.condition();
+    crds::conditions::set_condition(
+        status.conditions_mut(),
+        crds::conditions::types::ACCEPTED,
+        accepted,
+        reason,
+        &message,
+        generation,
+        now,
+    );
+}
+
 /// Judges `obj` as a `K`: typed deserialization first (naming the failing field), then
 /// the shared tag validation.
 pub fn judge<K: DeserializeOwned>(obj: &DynamicObject) -> Acceptance {

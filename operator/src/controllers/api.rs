@@ -457,33 +457,15 @@ async fn apply(
         return Ok(Action::requeue(emit::OWED_RETRY));
     }
     let mut status = current.clone();
-    status.observed_generation = generation;
     let spec = obj.data.get("spec").cloned().unwrap_or_default();
     status.spec_fingerprint = emit::spec_fingerprint(&spec);
-    let was_accepted =
-        conditions::find(&current.conditions, types::ACCEPTED).map(|c| c.status == "True");
     let changes = match current.observed_generation {
         Some(g) if Some(g) != generation => emit::spec_changes(&current.spec_fingerprint, &spec),
         _ => Vec::new(),
     };
-    let mut facts = emit::lifecycle_facts(
-        "Api",
-        obj,
-        verdict,
-        current.observed_generation,
-        was_accepted,
-        changes.clone(),
-    );
+    let mut facts = emit::lifecycle_facts("Api", obj, verdict, &current, changes.clone());
+    acceptance::record(&mut status, obj, verdict, now);
     let (accepted, reason, message) = verdict.condition();
-    conditions::set_condition(
-        &mut status.conditions,
-        types::ACCEPTED,
-        accepted,
-        reason,
-        &message,
-        generation,
-        now,
-    );
     let mut events = Vec::new();
     // An Event when acceptance flips, or when a new object is refused (a new accepted Api
     // announces itself with its deployment Event instead: one write fewer per Api).

@@ -335,27 +335,9 @@ async fn apply(
         return Ok(Action::requeue(emit::OWED_RETRY));
     }
     let mut status = current.clone();
-    status.observed_generation = generation;
-    let was_accepted =
-        conditions::find(&current.conditions, types::ACCEPTED).map(|c| c.status == "True");
-    let mut facts = emit::lifecycle_facts(
-        KIND,
-        obj,
-        verdict,
-        current.observed_generation,
-        was_accepted,
-        Vec::new(),
-    );
-    let (accepted, reason, message) = verdict.condition();
-    conditions::set_condition(
-        &mut status.conditions,
-        types::ACCEPTED,
-        accepted,
-        reason,
-        &message,
-        generation,
-        now,
-    );
+    let mut facts = emit::lifecycle_facts(KIND, obj, verdict, &current, Vec::new());
+    acceptance::record(&mut status, obj, verdict, now);
+    let (_, reason, _) = verdict.condition();
     let mut events = Vec::new();
     let Some(app) = typed else {
         conditions::set_condition(

@@ -51,7 +51,27 @@ pub fn audit(
 /// - first reconcile: `resource.created` (when the tags are valid) and an audit `create`;
 /// - a new generation: an audit `update` naming `changes`;
 /// - tags refused, and they were not already: `resource.tag-violation`.
-pub fn lifecycle_facts(
+pub fn lifecycle_facts<S: CommonStatus>(
+    kind: &str,
+    obj: &DynamicObject,
+    verdict: &Acceptance,
+    current: &S,
+    changes: Vec<FieldChange>,
+) -> Vec<Fact> {
+    let was_accepted =
+        crds::conditions::find(current.conditions(), crds::conditions::types::ACCEPTED)
+            .map(|c| c.status == "True");
+    facts_given(
+        kind,
+        obj,
+        verdict,
+        current.observed_generation(),
+        was_accepted,
+        changes,
+    )
+}
+
+fn facts_given(
     kind: &str,
     obj: &DynamicObject,
     verdict: &Acceptance,
@@ -322,7 +342,7 @@ mod tests {
 
     #[test]
     fn first_reconcile_announces_the_resource_with_its_tags_and_actor() {
-        let facts = lifecycle_facts(
+        let facts = facts_given(
             "Api",
             &obj(1, tags()),
             &Acceptance::Accepted,
@@ -349,7 +369,7 @@ mod tests {
     fn converged_has_no_facts_and_a_new_generation_is_audited_with_its_fields() {
         let o = obj(2, tags());
         assert!(
-            lifecycle_facts(
+            facts_given(
                 "Api",
                 &o,
                 &Acceptance::Accepted,
@@ -363,7 +383,7 @@ mod tests {
             &spec_fingerprint(&json!({"backendUrl": "https://a", "version": "1"})),
             &json!({"backendUrl": "https://b", "version": "1"}),
         );
-        let facts = lifecycle_facts(
+        let facts = facts_given(
             "Api",
             &o,
             &Acceptance::Accepted,
@@ -385,7 +405,7 @@ mod tests {
     fn a_tag_violation_is_reported_once() {
         let o = obj(1, json!({}));
         let verdict = Acceptance::InvalidTags("label a is missing; label b is missing".into());
-        let facts = lifecycle_facts("Api", &o, &verdict, None, None, vec![]);
+        let facts = facts_given("Api", &o, &verdict, None, None, vec![]);
         assert_eq!(
             types(&facts),
             vec![
@@ -397,6 +417,6 @@ mod tests {
             panic!("violation")
         };
         assert_eq!(v.violations.len(), 2);
-        assert!(lifecycle_facts("Api", &o, &verdict, Some(1), Some(false), vec![]).is_empty());
+        assert!(facts_given("Api", &o, &verdict, Some(1), Some(false), vec![]).is_empty());
     }
 }

@@ -117,17 +117,7 @@ async fn reconcile_inner<K: DeserializeOwned>(
         match emit::hold_back(ctx, kind, obj, &current, MAX_EVENTS_PER_CHANGE).await {
             Some(held) => (held, None),
             None => {
-                let was_accepted =
-                    crds::conditions::find(&current.conditions, crds::conditions::types::ACCEPTED)
-                        .map(|c| c.status == "True");
-                let facts = emit::lifecycle_facts(
-                    kind,
-                    obj,
-                    &verdict,
-                    current.observed_generation,
-                    was_accepted,
-                    Vec::new(),
-                );
+                let facts = emit::lifecycle_facts(kind, obj, &verdict, &current, Vec::new());
                 let (mut status, flipped) = match status::desired(obj, &verdict, chrono::Utc::now())
                 {
                     Some(change) => (change.status, change.accepted_changed_to),

@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use crds::PendingEvent;
-use crds::status::CommonStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::DynamicObject;
 use kube::discovery::ApiResource;
@@ -23,30 +22,7 @@ pub struct OwnedStatus {
     pub owed_events: Option<u32>,
 }
 
-impl CommonStatus for OwnedStatus {
-    fn observed_generation(&self) -> Option<i64> {
-        self.observed_generation
-    }
-    fn set_observed_generation(&mut self, generation: Option<i64>) {
-        self.observed_generation = generation;
-    }
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-    fn pending_events(&self) -> &[PendingEvent] {
-        &self.pending_events
-    }
-    fn pending_events_mut(&mut self) -> &mut Vec<PendingEvent> {
-        &mut self.pending_events
-    }
-    fn set_outbox(&mut self, owed: Vec<PendingEvent>) {
-        self.owed_events = u32::try_from(owed.len()).ok().filter(|n| *n > 0);
-        self.pending_events = owed;
-    }
-}
+crds::common_status!(OwnedStatus);
 
 impl OwnedStatus {
     /// Reads the owned fields of `obj`'s status; unreadable conditions count as none, so

@@ -331,27 +331,9 @@ async fn apply(
         return Ok(Action::requeue(emit::OWED_RETRY));
     }
     let mut status = current.clone();
-    status.observed_generation = generation;
-    let was_accepted =
-        conditions::find(&current.conditions, types::ACCEPTED).map(|c| c.status == "True");
-    let mut facts = emit::lifecycle_facts(
-        KIND,
-        obj,
-        verdict,
-        current.observed_generation,
-        was_accepted,
-        Vec::new(),
-    );
-    let (accepted, reason, message) = verdict.condition();
-    conditions::set_condition(
-        &mut status.conditions,
-        types::ACCEPTED,
-        accepted,
-        reason,
-        &message,
-        generation,
-        now,
-    );
+    let mut facts = emit::lifecycle_facts(KIND, obj, verdict, &current, Vec::new());
+    acceptance::record(&mut status, obj, verdict, now);
+    let (_, reason, _) = verdict.condition();
     let Some(sub) = typed else {
         status.active = false;
         status.reason = Some("the Subscription is not accepted".into());
