@@ -254,18 +254,10 @@ pub async fn reconcile(obj: Arc<DynamicObject>, actx: Arc<ApiContext>) -> Result
 
 /// Transient failures back off per object (jittered, capped).
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, actx: Arc<ApiContext>) -> Action {
-    if error.metric_label() == "events_owed" {
-        // Waiting for the broker, not failing: retry at the outbox's pace.
-        return Action::requeue(emit::OWED_RETRY);
-    }
-    let delay = actx.backoff.next(&key(&obj));
-    tracing::warn!(%error, ?delay, "reconcile failed, retrying");
-    Action::requeue(delay)
+    shared::retry_after_error(&obj, error.metric_label(), error, &actx.backoff)
 }
 
-fn key(obj: &DynamicObject) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
-}
+use shared::key;
 
 async fn reconcile_inner(obj: Arc<DynamicObject>, actx: &ApiContext) -> Result<Action, Error> {
     let has_finalizer = obj.finalizers().iter().any(|f| f == crds::FINALIZER);

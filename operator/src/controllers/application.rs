@@ -153,12 +153,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, actx: Arc<AppContext>) -> Result
 
 /// Transient failures back off per object.
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, actx: Arc<AppContext>) -> Action {
-    if error.metric_label() == "events_owed" {
-        return Action::requeue(emit::OWED_RETRY);
-    }
-    let delay = actx.backoff.next(&key(&obj));
-    tracing::warn!(%error, ?delay, "reconcile failed, retrying");
-    Action::requeue(delay)
+    shared::retry_after_error(&obj, error.metric_label(), error, &actx.backoff)
 }
 
 async fn reconcile_inner(obj: Arc<DynamicObject>, actx: &AppContext) -> Result<Action, Error> {

@@ -85,6 +85,23 @@ pub fn stored_status<S: DeserializeOwned + Default>(obj: &DynamicObject) -> S {
         .unwrap_or_default()
 }
 
+/// The requeue after a failed reconcile: a deletion waiting for the broker retries at the
+/// outbox's pace; any other failure backs off per object (jittered, capped).
+pub fn retry_after_error(
+    obj: &DynamicObject,
+    label: &str,
+    error: &dyn std::fmt::Display,
+    backoff: &super::backoff::Backoff,
+) -> Action {
+    if label == "events_owed" {
+        tracing::info!(%error, "waiting for the broker");
+        return Action::requeue(super::emit::OWED_RETRY);
+    }
+    let delay = backoff.next(&key(obj));
+    tracing::warn!(%error, ?delay, "reconcile failed, retrying");
+    Action::requeue(delay)
+}
+
 /// `namespace/name`.
 pub fn key(obj: &DynamicObject) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())

@@ -191,12 +191,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, sctx: Arc<SubContext>) -> Result
 
 /// Transient failures back off per object.
 pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, sctx: Arc<SubContext>) -> Action {
-    if error.metric_label() == "events_owed" {
-        return Action::requeue(emit::OWED_RETRY);
-    }
-    let delay = sctx.backoff.next(&key(&obj));
-    tracing::warn!(%error, ?delay, "reconcile failed, retrying");
-    Action::requeue(delay)
+    shared::retry_after_error(&obj, error.metric_label(), error, &sctx.backoff)
 }
 
 async fn reconcile_inner(obj: Arc<DynamicObject>, sctx: &SubContext) -> Result<Action, Error> {
