@@ -7,6 +7,7 @@ use kube::Client;
 use kube::runtime::events::{Recorder, Reporter};
 
 use super::clients::Clients;
+use super::k8s_events::EventQueue;
 use crate::events::Emitter;
 use crate::metrics::Metrics;
 use crate::runtime::health::Health;
@@ -22,7 +23,7 @@ pub struct Context {
     /// Kubernetes client.
     pub client: Client,
     /// Kubernetes Events on our objects.
-    pub recorder: Recorder,
+    pub k8s_events: EventQueue,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Readiness.
@@ -56,7 +57,7 @@ impl Context {
             instance: Some(instance),
         };
         Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            k8s_events: EventQueue::new(Recorder::new(client.clone(), reporter)),
             client,
             metrics,
             health,

@@ -5,11 +5,11 @@ use std::any::TypeId;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::k8s_events::K8sEvent;
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
@@ -160,25 +160,13 @@ async fn reconcile_inner<K: DeserializeOwned>(
             Acceptance::Accepted => tracing::info!("accepted"),
             _ => tracing::warn!(%reason, %message, "not accepted"),
         }
-        let event = Event {
-            type_: if accepted {
-                EventType::Normal
-            } else {
-                EventType::Warning
-            },
-            reason: if accepted {
-                "Accepted".into()
-            } else {
-                reason.into()
-            },
-            note: Some(truncate(&message, 1000)),
-            action: "Validate".into(),
-            secondary: None,
+        let event = if accepted {
+            K8sEvent::normal("Accepted", "Validate", message)
+        } else {
+            K8sEvent::warning(reason, "Validate", message)
         };
-        let reference = obj.object_ref(&kctx.resource);
-        if let Err(e) = ctx.recorder.publish(&event, &reference).await {
-            tracing::warn!(error = %e, "failed to publish a Kubernetes Event");
-        }
+        ctx.k8s_events
+            .publish(&obj.object_ref(&kctx.resource), vec![event]);
     }
     Ok(Action::requeue(requeue))
 }
@@ -187,15 +175,4 @@ fn error_policy(_obj: Arc<DynamicObject>, error: &Error, _kctx: Arc<KindContext>
     tracing::warn!(%error, "reconcile failed, retrying");
     let jitter = rand::random::<u64>() % 5_000;
     Action::requeue(Duration::from_millis(5_000 + jitter))
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
 }

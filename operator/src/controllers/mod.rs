@@ -16,6 +16,7 @@ pub mod context;
 pub mod desired;
 pub mod emit;
 pub mod generic;
+pub mod k8s_events;
 pub mod shared;
 pub mod status;
 pub mod subscription;

@@ -9,7 +9,6 @@ use tracing::{Instrument, info_span};
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -39,43 +38,7 @@ pub async fn instrumented<E>(
     result
 }
 
-/// A Kubernetes Event to publish after the status write.
-#[derive(Debug, Clone)]
-pub struct K8sEvent {
-    /// Warning rather than Normal.
-    pub warning: bool,
-    /// Short CamelCase reason.
-    pub reason: &'static str,
-    /// What the operator did.
-    pub action: &'static str,
-    /// A sentence for people (never credentials).
-    pub note: String,
-}
-
-impl K8sEvent {
-    /// A Normal event.
-    pub fn normal(reason: &'static str, action: &'static str, note: impl Into<String>) -> K8sEvent {
-        K8sEvent {
-            warning: false,
-            reason,
-            action,
-            note: note.into(),
-        }
-    }
-    /// A Warning event.
-    pub fn warning(
-        reason: &'static str,
-        action: &'static str,
-        note: impl Into<String>,
-    ) -> K8sEvent {
-        K8sEvent {
-            warning: true,
-            reason,
-            action,
-            note: note.into(),
-        }
-    }
-}
+pub use super::k8s_events::K8sEvent;
 
 /// The status stored on `obj`, read leniently (unreadable counts as empty).
 pub fn stored_status<S: DeserializeOwned + Default>(obj: &DynamicObject) -> S {
@@ -152,40 +115,12 @@ pub async fn add_finalizer(
     Ok(())
 }
 
-/// Publishes Kubernetes Events on `obj` in the background (failures are logged, never
-/// fatal), so a reconcile does not wait for them.
+/// Queues Kubernetes Events on `obj` (written in the background, never fatal).
 pub async fn publish(ctx: &Context, ar: &ApiResource, obj: &DynamicObject, events: Vec<K8sEvent>) {
     if events.is_empty() {
         return;
     }
-    let reference = obj.object_ref(ar);
-    let recorder = ctx.recorder.clone();
-    tokio::spawn(async move {
-        publish_now(&recorder, &reference, events).await;
-    });
-}
-
-async fn publish_now(
-    recorder: &kube::runtime::events::Recorder,
-    reference: &k8s_openapi::api::core::v1::ObjectReference,
-    events: Vec<K8sEvent>,
-) {
-    for e in events {
-        let event = Event {
-            type_: if e.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: e.reason.into(),
-            note: Some(truncate(&e.note, 1000)),
-            action: e.action.into(),
-            secondary: None,
-        };
-        if let Err(err) = recorder.publish(&event, reference).await {
-            tracing::warn!(error = %err, "failed to publish a Kubernetes Event");
-        }
-    }
+    ctx.k8s_events.publish(&obj.object_ref(ar), events);
 }
 
 /// Truncates at a character boundary, with an ellipsis.
