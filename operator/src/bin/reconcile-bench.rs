@@ -364,6 +364,14 @@ async fn operator_run(
             sum("apim_operator_status_writes_total"),
             sum("apim_operator_gateway_calls_total")
         );
+        let mean_ms = |family: &str| {
+            1000.0 * sum(&format!("{family}_sum")) / sum(&format!("{family}_count")).max(1.0)
+        };
+        println!(
+            "  mean reconcile {:.1} ms, mean event produce-to-ack {:.1} ms",
+            mean_ms("apim_operator_reconcile_duration_seconds"),
+            mean_ms("apim_operator_events_publish_latency_seconds")
+        );
     }
 
     if args.idle_secs > 0 {

@@ -111,7 +111,7 @@ pub struct ApiContext {
     pub index: ApiIndex,
     /// The status last written per object, until the watch cache shows it: a reconcile that
     /// runs on a cached copy older than our own write must not write the same status again.
-    pub written: std::sync::Mutex<std::collections::HashMap<String, ApiStatus>>,
+    pub written: shared::WrittenStatus<ApiStatus>,
 }
 
 /// How long one listing of a gateway's APIs answers adoption lookups.
@@ -174,7 +174,7 @@ impl ApiContext {
             resource: ApiResource::erase::<crds::Api>(&()),
             backoff: Backoff::new(Duration::from_millis(500), max),
             index: ApiIndex::default(),
-            written: std::sync::Mutex::new(std::collections::HashMap::new()),
+            written: shared::WrittenStatus::default(),
         }
     }
 }
@@ -304,28 +304,10 @@ async fn reconcile_inner(obj: Arc<DynamicObject>, actx: &ApiContext) -> Result<A
     })
 }
 
-/// The status stored on `obj`, read leniently (unreadable counts as empty).
-fn stored_status(obj: &DynamicObject) -> ApiStatus {
-    obj.data
-        .get("status")
-        .and_then(|s| serde_json::from_value(s.clone()).ok())
-        .unwrap_or_default()
-}
-
 /// The stored status, or the one we wrote last when the cached object does not show it yet
 /// (same generation): the watch cache lags behind our own writes.
 fn current_status(obj: &DynamicObject, actx: &ApiContext) -> ApiStatus {
-    let stored: ApiStatus = stored_status(obj);
-    let mut written = actx.written.lock().unwrap_or_else(|p| p.into_inner());
-    let k = key(obj);
-    match written.get(&k) {
-        Some(w) if *w == stored || w.observed_generation != obj.metadata.generation => {
-            written.remove(&k);
-            stored
-        }
-        Some(w) => w.clone(),
-        None => stored,
-    }
+    actx.written.current(obj)
 }
 
 /// The most events one reconcile of an Api may cause: resource created, api created or
@@ -1534,7 +1516,7 @@ async fn remove_from(
 
 /// The finalizer's cleanup: remove the Api from every gateway it may be on.
 async fn cleanup(obj: &DynamicObject, actx: &ApiContext) -> Result<Action, Error> {
-    let status = stored_status(obj);
+    let status: ApiStatus = shared::stored_status(obj);
     let api: Option<crds::Api> = serde_json::to_value(obj)
         .ok()
         .and_then(|v| serde_json::from_value(v).ok());
@@ -1591,10 +1573,7 @@ async fn cleanup(obj: &DynamicObject, actx: &ApiContext) -> Result<Action, Error
     )
     .await;
     actx.backoff.reset(&key(obj));
-    actx.written
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .remove(&key(obj));
+    actx.written.forget(obj);
     Ok(Action::await_change())
 }
 
@@ -1626,10 +1605,7 @@ async fn write_status(
     )
     .await
     .map_err(|source| Error::PatchStatus { name, source })?;
-    actx.written
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(key(obj), desired);
+    actx.written.remember(obj, desired);
     actx.ctx
         .metrics
         .status_writes

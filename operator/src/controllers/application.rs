@@ -69,6 +69,8 @@ pub enum Error {
         "Application {name} is deleted from the gateway; its last {owed} events wait for the broker before the finalizer goes"
     )]
     EventsOwed { name: String, owed: usize },
+    #[error("failed to add the finalizer to Application {name}: {source}")]
+    AddFinalizer { name: String, source: kube::Error },
     #[error("failed to run the finalizer of Application {name}: {source}")]
     Finalizer {
         name: String,
@@ -82,6 +84,7 @@ impl Error {
         match self {
             Error::PatchStatus { .. } => "patch_status_failed",
             Error::EventsOwed { .. } => "events_owed",
+            Error::AddFinalizer { .. } => "add_finalizer_failed",
             Error::WriteSecret { .. } => "write_secret_failed",
             Error::ReadSecret { .. } => "read_secret_failed",
             Error::CleanupClient { .. } => "cleanup_client_failed",
@@ -104,6 +107,8 @@ pub struct AppContext {
     pub resource: ApiResource,
     /// Transient failures per object.
     pub backoff: Backoff,
+    /// The status last written per object, until the watch cache shows it.
+    pub written: shared::WrittenStatus<ApplicationStatus>,
 }
 
 impl AppContext {
@@ -114,6 +119,7 @@ impl AppContext {
             ctx,
             resource: ApiResource::erase::<crds::Application>(&()),
             backoff: Backoff::new(Duration::from_millis(500), max),
+            written: shared::WrittenStatus::default(),
         }
     }
 }
@@ -174,6 +180,17 @@ async fn reconcile_inner(obj: Arc<DynamicObject>, actx: &AppContext) -> Result<A
         &obj.namespace().unwrap_or_default(),
         &actx.resource,
     );
+    if !has_finalizer && obj.metadata.deletion_timestamp.is_none() {
+        // Add the finalizer and go on in the same reconcile: the watch event of our own patch
+        // does not trigger another one.
+        shared::add_finalizer(&api, &obj)
+            .await
+            .map_err(|source| Error::AddFinalizer {
+                name: name.clone(),
+                source,
+            })?;
+        return apply(&obj, typed.as_ref(), &verdict, actx).await;
+    }
     finalizer(&api, crds::FINALIZER, obj, |event| async {
         match event {
             finalizer::Event::Apply(o) => apply(&o, typed.as_ref(), &verdict, actx).await,
@@ -324,7 +341,7 @@ async fn apply(
     let ctx = &actx.ctx;
     let now = Utc::now();
     let generation = obj.metadata.generation;
-    let current: ApplicationStatus = shared::stored_status(obj);
+    let current: ApplicationStatus = actx.written.current(obj);
     if let Some(held) = emit::hold_back(ctx, KIND, obj, &current, MAX_EVENTS_PER_CHANGE).await {
         write_status(obj, &current, &held, actx).await?;
         return Ok(Action::requeue(emit::OWED_RETRY));
@@ -800,12 +817,14 @@ async fn write_status(
         .map_err(|source| Error::PatchStatus {
             name: obj.name_any(),
             source,
-        })
+        })?;
+    actx.written.remember(obj, desired.clone());
+    Ok(())
 }
 
 async fn cleanup(obj: &DynamicObject, actx: &AppContext) -> Result<Action, Error> {
     let name = obj.name_any();
-    let status: ApplicationStatus = shared::stored_status(obj);
+    let status: ApplicationStatus = actx.written.current(obj);
     let app: Option<crds::Application> = serde_json::to_value(obj)
         .ok()
         .and_then(|v| serde_json::from_value(v).ok());
@@ -890,6 +909,7 @@ async fn cleanup(obj: &DynamicObject, actx: &AppContext) -> Result<Action, Error
         )],
     )
     .await;
+    actx.written.forget(obj);
     Ok(Action::await_change())
 }
 

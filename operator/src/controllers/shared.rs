@@ -65,6 +65,54 @@ pub fn retry_after_error(
     Action::requeue(delay)
 }
 
+/// The status each object was last written with, until the watch cache shows it: a reconcile
+/// that runs on a cached copy older than our own write (triggered by a related object, say)
+/// must start from what we wrote, not derive the same change (and its events) again.
+pub struct WrittenStatus<S>(std::sync::Mutex<std::collections::HashMap<String, S>>);
+
+impl<S> Default for WrittenStatus<S> {
+    fn default() -> Self {
+        WrittenStatus(std::sync::Mutex::new(std::collections::HashMap::new()))
+    }
+}
+
+impl<S> WrittenStatus<S>
+where
+    S: crds::status::CommonStatus + Clone + PartialEq + DeserializeOwned,
+{
+    /// The status of `obj`: the stored one, or the one we wrote last while the cached object
+    /// does not show it yet (same generation).
+    pub fn current(&self, obj: &DynamicObject) -> S {
+        let stored: S = stored_status(obj);
+        let mut written = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let k = key(obj);
+        match written.get(&k) {
+            Some(w) if *w == stored || w.observed_generation() != obj.metadata.generation => {
+                written.remove(&k);
+                stored
+            }
+            Some(w) => w.clone(),
+            None => stored,
+        }
+    }
+
+    /// Remembers that `obj`'s status was written as `status`.
+    pub fn remember(&self, obj: &DynamicObject, status: S) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key(obj), status);
+    }
+
+    /// Forgets `obj` (deleted).
+    pub fn forget(&self, obj: &DynamicObject) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key(obj));
+    }
+}
+
 /// `namespace/name`.
 pub fn key(obj: &DynamicObject) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())

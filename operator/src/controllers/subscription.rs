@@ -60,6 +60,8 @@ pub enum Error {
         "failed to list the Subscriptions beside Subscription {name} before revoking it: {source}"
     )]
     ListSiblings { name: String, source: kube::Error },
+    #[error("failed to add the finalizer to Subscription {name}: {source}")]
+    AddFinalizer { name: String, source: kube::Error },
     #[error("failed to run the finalizer of Subscription {name}: {source}")]
     Finalizer {
         name: String,
@@ -76,6 +78,7 @@ impl Error {
             Error::Cleanup { .. } => "cleanup_failed",
             Error::StillSubscribed { .. } => "revocation_unconfirmed",
             Error::EventsOwed { .. } => "events_owed",
+            Error::AddFinalizer { .. } => "add_finalizer_failed",
             Error::ListSiblings { .. } => "list_failed",
             Error::Finalizer { source, .. } => match source.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
@@ -95,6 +98,8 @@ pub struct SubContext {
     pub resource: ApiResource,
     /// Transient failures per object.
     pub backoff: Backoff,
+    /// The status last written per object, until the watch cache shows it.
+    pub written: shared::WrittenStatus<SubscriptionStatus>,
 }
 
 impl SubContext {
@@ -105,6 +110,7 @@ impl SubContext {
             ctx,
             resource: ApiResource::erase::<crds::Subscription>(&()),
             backoff: Backoff::new(Duration::from_millis(500), max),
+            written: shared::WrittenStatus::default(),
         }
     }
 }
@@ -212,6 +218,17 @@ async fn reconcile_inner(obj: Arc<DynamicObject>, sctx: &SubContext) -> Result<A
         &obj.namespace().unwrap_or_default(),
         &sctx.resource,
     );
+    if !has_finalizer && obj.metadata.deletion_timestamp.is_none() {
+        // Add the finalizer and go on in the same reconcile: the watch event of our own patch
+        // does not trigger another one.
+        shared::add_finalizer(&api, &obj)
+            .await
+            .map_err(|source| Error::AddFinalizer {
+                name: name.clone(),
+                source,
+            })?;
+        return apply(&obj, typed.as_ref(), &verdict, sctx).await;
+    }
     finalizer(&api, crds::FINALIZER, obj, |event| async {
         match event {
             finalizer::Event::Apply(o) => apply(&o, typed.as_ref(), &verdict, sctx).await,
@@ -320,7 +337,7 @@ async fn apply(
     let ctx = &sctx.ctx;
     let now = Utc::now();
     let generation = obj.metadata.generation;
-    let current: SubscriptionStatus = shared::stored_status(obj);
+    let current: SubscriptionStatus = sctx.written.current(obj);
     if let Some(held) = emit::hold_back(ctx, KIND, obj, &current, MAX_EVENTS_PER_CHANGE).await {
         write_status(obj, &current, &held, sctx).await?;
         return Ok(Action::requeue(emit::OWED_RETRY));
@@ -471,7 +488,9 @@ async fn write_status(
         .map_err(|source| Error::PatchStatus {
             name: obj.name_any(),
             source,
-        })
+        })?;
+    sctx.written.remember(obj, desired.clone());
+    Ok(())
 }
 
 /// The kind, in events and metrics.
@@ -493,7 +512,7 @@ fn changed(sub: &crds::Subscription) -> SubscriptionChanged {
 /// Revokes the access, then reads the gateway back to confirm it.
 async fn cleanup(obj: &DynamicObject, sctx: &SubContext) -> Result<Action, Error> {
     let name = obj.name_any();
-    let status: SubscriptionStatus = shared::stored_status(obj);
+    let status: SubscriptionStatus = sctx.written.current(obj);
     let sub: Option<crds::Subscription> = serde_json::to_value(obj)
         .ok()
         .and_then(|v| serde_json::from_value(v).ok());
@@ -626,5 +645,6 @@ async fn finish_cleanup(
         }],
     )
     .await;
+    sctx.written.forget(obj);
     Ok(Action::await_change())
 }

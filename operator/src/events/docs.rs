@@ -93,7 +93,7 @@ fn readme() -> Result<String, serde_json::Error> {
          `content-type: application/cloudevents+json`), produced by an idempotent `acks=all` \
          producer. Schemas: [`{ENVELOPE_SCHEMA}`]({ENVELOPE_SCHEMA}) (the whole event, `data` \
          included) and `data/<type>.schema.json` (the `data` of one type).\n\n\
-         - Attributes: `specversion`, `id` (UUID v7; consumers de-duplicate on it), `source` \
+         - Attributes: `specversion`, `id` (a UUID derived from the resource and the fact, so a fact sent again after a crash keeps its id; consumers de-duplicate on it), `source` \
          (`apim-operator/<identity>`), `type`, `time`, `subject` (`namespace/name`), \
          `datacontenttype` (`application/json`), `data`; extensions `tenant`, `actor`, \
          `traceparent`, `resourceuid`, `resourcegeneration`.\n\

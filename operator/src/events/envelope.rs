@@ -36,7 +36,8 @@ pub struct CloudEvent {
     /// CloudEvents version: `1.0`.
     #[schemars(extend("const" = "1.0"))]
     pub specversion: String,
-    /// Unique id (UUID v7); consumers de-duplicate on it.
+    /// Unique id (a UUID v5 derived from the resource and the fact; a UUID v7 for events built
+    /// without one); consumers de-duplicate on it.
     #[schemars(length(min = 1, max = 64))]
     pub id: String,
     /// The operator instance: `apim-operator/<identity>`.
