@@ -4,6 +4,11 @@ use apim_operator::cli::{Cli, Command, OpenapiCommand};
 use apim_operator::config::Config;
 use clap::Parser;
 
+// Reconciles parse and drop large JSON documents (gateway listings, OpenAPI definitions);
+// mimalloc returns that memory to the system where glibc's arenas keep it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

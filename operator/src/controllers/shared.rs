@@ -68,7 +68,11 @@ pub fn retry_after_error(
 /// The status each object was last written with, until the watch cache shows it: a reconcile
 /// that runs on a cached copy older than our own write (triggered by a related object, say)
 /// must start from what we wrote, not derive the same change (and its events) again.
-pub struct WrittenStatus<S>(std::sync::Mutex<std::collections::HashMap<String, S>>);
+/// Entries older than [`WRITTEN_TTL`] are dropped (the cache has long caught up by then).
+pub struct WrittenStatus<S>(std::sync::Mutex<std::collections::HashMap<String, (S, Instant)>>);
+
+/// How long a written status is kept for a lagging cache.
+pub const WRITTEN_TTL: Duration = Duration::from_secs(30);
 
 impl<S> Default for WrittenStatus<S> {
     fn default() -> Self {
@@ -87,21 +91,26 @@ where
         let mut written = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let k = key(obj);
         match written.get(&k) {
-            Some(w) if *w == stored || w.observed_generation() != obj.metadata.generation => {
+            Some((w, at))
+                if *w == stored
+                    || w.observed_generation() != obj.metadata.generation
+                    || at.elapsed() > WRITTEN_TTL =>
+            {
                 written.remove(&k);
                 stored
             }
-            Some(w) => w.clone(),
+            Some((w, _)) => w.clone(),
             None => stored,
         }
     }
 
-    /// Remembers that `obj`'s status was written as `status`.
+    /// Remembers that `obj`'s status was written as `status` (and forgets stale entries).
     pub fn remember(&self, obj: &DynamicObject, status: S) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key(obj), status);
+        let mut written = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if written.len() >= 256 {
+            written.retain(|_, (_, at)| at.elapsed() <= WRITTEN_TTL);
+        }
+        written.insert(key(obj), (status, Instant::now()));
     }
 
     /// Forgets `obj` (deleted).
