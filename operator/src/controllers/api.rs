@@ -24,7 +24,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::finalizer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use serde_json::{Map, Value, json};
@@ -36,7 +36,7 @@ use super::clients::GatewayHandle;
 use super::context::{Context, FIELD_MANAGER};
 use super::desired::{self, DesiredApi, Prepared};
 use super::emit;
-use super::shared;
+use super::shared::{self, FinalizerFailure};
 use crate::awx::{AwxError, TemplateRef};
 use crate::events::types::{
     ApiCreated, ApiDeleted, ApiUpdated, DeployCompleted, DeployRequested, GatewayResponse,
@@ -260,10 +260,6 @@ pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, actx: Arc<ApiContext
 use shared::key;
 
 async fn reconcile_inner(obj: Arc<DynamicObject>, actx: &ApiContext) -> Result<Action, Error> {
-    let has_finalizer = obj.finalizers().iter().any(|f| f == crds::FINALIZER);
-    if obj.metadata.deletion_timestamp.is_some() && !has_finalizer {
-        return Ok(Action::await_change());
-    }
     let (verdict, typed) = acceptance::judge_typed::<crds::Api>(&obj);
     let wants_finalizer = typed.as_ref().is_some_and(|api| {
         api.spec
@@ -271,36 +267,24 @@ async fn reconcile_inner(obj: Arc<DynamicObject>, actx: &ApiContext) -> Result<A
             .iter()
             .any(|env| actx.ctx.clients.has_gateway(*env))
     });
-    if !has_finalizer && !wants_finalizer {
-        return apply(&obj, typed.as_ref(), &verdict, actx).await;
-    }
     let name = obj.name_any();
     let api: Api<DynamicObject> = Api::namespaced_with(
         actx.ctx.client.clone(),
         &obj.namespace().unwrap_or_default(),
         &actx.resource,
     );
-    if !has_finalizer && obj.metadata.deletion_timestamp.is_none() {
-        // Add the finalizer and deploy in the same reconcile (the helper would wait for the
-        // watch event of its own patch first).
-        super::shared::add_finalizer(&api, &obj)
-            .await
-            .map_err(|source| Error::AddFinalizer {
-                name: name.clone(),
-                source,
-            })?;
-        return apply(&obj, typed.as_ref(), &verdict, actx).await;
-    }
-    finalizer(&api, crds::FINALIZER, obj, |event| async {
-        match event {
-            finalizer::Event::Apply(o) => apply(&o, typed.as_ref(), &verdict, actx).await,
-            finalizer::Event::Cleanup(o) => cleanup(&o, actx).await,
-        }
-    })
+    shared::with_finalizer(
+        &api,
+        obj,
+        wants_finalizer,
+        |o| async move { apply(&o, typed.as_ref(), &verdict, actx).await },
+        |o| async move { cleanup(&o, actx).await },
+    )
     .await
-    .map_err(|source| Error::Finalizer {
-        name,
-        source: Box::new(source),
+    .map_err(|failure| match failure {
+        FinalizerFailure::Add(source) => Error::AddFinalizer { name, source },
+        FinalizerFailure::Run(source) => Error::Finalizer { name, source },
+        FinalizerFailure::Apply(e) => e,
     })
 }
 

@@ -19,7 +19,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::finalizer;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
@@ -28,7 +28,7 @@ use super::api::GATEWAY_NOT_CONFIGURED;
 use super::backoff::Backoff;
 use super::context::{Context, FIELD_MANAGER};
 use super::emit;
-use super::shared::{self, K8sEvent, key};
+use super::shared::{self, FinalizerFailure, K8sEvent, key};
 use crate::events::types::{
     ApiKeyRotated, ApplicationCreated, ApplicationDeleted, CredentialType as EventCredentialType,
 };
@@ -163,44 +163,28 @@ pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, actx: Arc<AppContext
 }
 
 async fn reconcile_inner(obj: Arc<DynamicObject>, actx: &AppContext) -> Result<Action, Error> {
-    let has_finalizer = obj.finalizers().iter().any(|f| f == crds::FINALIZER);
-    if obj.metadata.deletion_timestamp.is_some() && !has_finalizer {
-        return Ok(Action::await_change());
-    }
     let (verdict, typed) = acceptance::judge_typed::<crds::Application>(&obj);
     let wants_finalizer = typed
         .as_ref()
         .is_some_and(|a| actx.ctx.clients.has_gateway(a.spec.environment));
-    if !has_finalizer && !wants_finalizer {
-        return apply(&obj, typed.as_ref(), &verdict, actx).await;
-    }
     let name = obj.name_any();
     let api: Api<DynamicObject> = Api::namespaced_with(
         actx.ctx.client.clone(),
         &obj.namespace().unwrap_or_default(),
         &actx.resource,
     );
-    if !has_finalizer && obj.metadata.deletion_timestamp.is_none() {
-        // Add the finalizer and go on in the same reconcile: the watch event of our own patch
-        // does not trigger another one.
-        shared::add_finalizer(&api, &obj)
-            .await
-            .map_err(|source| Error::AddFinalizer {
-                name: name.clone(),
-                source,
-            })?;
-        return apply(&obj, typed.as_ref(), &verdict, actx).await;
-    }
-    finalizer(&api, crds::FINALIZER, obj, |event| async {
-        match event {
-            finalizer::Event::Apply(o) => apply(&o, typed.as_ref(), &verdict, actx).await,
-            finalizer::Event::Cleanup(o) => cleanup(&o, actx).await,
-        }
-    })
+    shared::with_finalizer(
+        &api,
+        obj,
+        wants_finalizer,
+        |o| async move { apply(&o, typed.as_ref(), &verdict, actx).await },
+        |o| async move { cleanup(&o, actx).await },
+    )
     .await
-    .map_err(|source| Error::Finalizer {
-        name,
-        source: Box::new(source),
+    .map_err(|failure| match failure {
+        FinalizerFailure::Add(source) => Error::AddFinalizer { name, source },
+        FinalizerFailure::Run(source) => Error::Finalizer { name, source },
+        FinalizerFailure::Apply(e) => e,
     })
 }
 

@@ -152,6 +152,61 @@ pub async fn apply_status<S: Serialize>(
     Ok(())
 }
 
+/// Why [`with_finalizer`] failed.
+#[derive(Debug)]
+pub enum FinalizerFailure<E: std::error::Error + 'static> {
+    /// Adding the finalizer failed.
+    Add(kube::Error),
+    /// kube-runtime's finalizer helper failed (apply, cleanup or removing the finalizer).
+    Run(Box<kube::runtime::finalizer::Error<E>>),
+    /// The apply of an object that needs no finalizer failed.
+    Apply(E),
+}
+
+/// The finalizer flow every kind with gateway state shares: a deleted object without our
+/// finalizer is left alone; an object that needs none (`wants_finalizer` false, none set) is
+/// applied; a new one gets the finalizer and is applied in the same reconcile (the watch event
+/// of our own patch does not trigger another); then kube-runtime's helper runs `apply`, or
+/// `cleanup` and removes the finalizer once it succeeded.
+pub async fn with_finalizer<E, A, AF, C, CF>(
+    api: &Api<DynamicObject>,
+    obj: std::sync::Arc<DynamicObject>,
+    wants_finalizer: bool,
+    apply: A,
+    cleanup: C,
+) -> Result<Action, FinalizerFailure<E>>
+where
+    E: std::error::Error + Send + 'static,
+    A: FnOnce(std::sync::Arc<DynamicObject>) -> AF,
+    AF: Future<Output = Result<Action, E>>,
+    C: FnOnce(std::sync::Arc<DynamicObject>) -> CF,
+    CF: Future<Output = Result<Action, E>>,
+{
+    use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+    let has_finalizer = obj.finalizers().iter().any(|f| f == crds::FINALIZER);
+    let deleting = obj.metadata.deletion_timestamp.is_some();
+    if deleting && !has_finalizer {
+        return Ok(Action::await_change());
+    }
+    if !has_finalizer && !wants_finalizer {
+        return apply(obj).await.map_err(FinalizerFailure::Apply);
+    }
+    if !has_finalizer {
+        add_finalizer(api, &obj)
+            .await
+            .map_err(FinalizerFailure::Add)?;
+        return apply(obj).await.map_err(FinalizerFailure::Apply);
+    }
+    finalizer(api, crds::FINALIZER, obj, |event| async move {
+        match event {
+            FinalizerEvent::Apply(o) => apply(o).await,
+            FinalizerEvent::Cleanup(o) => cleanup(o).await,
+        }
+    })
+    .await
+    .map_err(|e| FinalizerFailure::Run(Box::new(e)))
+}
+
 /// Adds `crds::FINALIZER` by a merge patch that carries the object's resourceVersion (a
 /// concurrent change makes it fail with 409 and the reconcile is retried).
 pub async fn add_finalizer(

@@ -13,7 +13,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::finalizer::{self, finalizer};
+use kube::runtime::finalizer;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use serde_json::Value;
@@ -24,7 +24,7 @@ use super::api::GATEWAY_NOT_CONFIGURED;
 use super::backoff::Backoff;
 use super::context::Context;
 use super::emit;
-use super::shared::{self, K8sEvent, key};
+use super::shared::{self, FinalizerFailure, K8sEvent, key};
 use crate::events::types::SubscriptionChanged;
 use crate::events::{EventData, Fact};
 use crate::gateway::GatewayError;
@@ -201,44 +201,28 @@ pub fn error_policy(obj: Arc<DynamicObject>, error: &Error, sctx: Arc<SubContext
 }
 
 async fn reconcile_inner(obj: Arc<DynamicObject>, sctx: &SubContext) -> Result<Action, Error> {
-    let has_finalizer = obj.finalizers().iter().any(|f| f == crds::FINALIZER);
-    if obj.metadata.deletion_timestamp.is_some() && !has_finalizer {
-        return Ok(Action::await_change());
-    }
     let (verdict, typed) = acceptance::judge_typed::<crds::Subscription>(&obj);
     let wants_finalizer = typed
         .as_ref()
         .is_some_and(|s| sctx.ctx.clients.has_gateway(s.spec.environment));
-    if !has_finalizer && !wants_finalizer {
-        return apply(&obj, typed.as_ref(), &verdict, sctx).await;
-    }
     let name = obj.name_any();
     let api: Api<DynamicObject> = Api::namespaced_with(
         sctx.ctx.client.clone(),
         &obj.namespace().unwrap_or_default(),
         &sctx.resource,
     );
-    if !has_finalizer && obj.metadata.deletion_timestamp.is_none() {
-        // Add the finalizer and go on in the same reconcile: the watch event of our own patch
-        // does not trigger another one.
-        shared::add_finalizer(&api, &obj)
-            .await
-            .map_err(|source| Error::AddFinalizer {
-                name: name.clone(),
-                source,
-            })?;
-        return apply(&obj, typed.as_ref(), &verdict, sctx).await;
-    }
-    finalizer(&api, crds::FINALIZER, obj, |event| async {
-        match event {
-            finalizer::Event::Apply(o) => apply(&o, typed.as_ref(), &verdict, sctx).await,
-            finalizer::Event::Cleanup(o) => cleanup(&o, sctx).await,
-        }
-    })
+    shared::with_finalizer(
+        &api,
+        obj,
+        wants_finalizer,
+        |o| async move { apply(&o, typed.as_ref(), &verdict, sctx).await },
+        |o| async move { cleanup(&o, sctx).await },
+    )
     .await
-    .map_err(|source| Error::Finalizer {
-        name,
-        source: Box::new(source),
+    .map_err(|failure| match failure {
+        FinalizerFailure::Add(source) => Error::AddFinalizer { name, source },
+        FinalizerFailure::Run(source) => Error::Finalizer { name, source },
+        FinalizerFailure::Apply(e) => e,
     })
 }
 
