@@ -174,7 +174,8 @@ pub struct ApplicationStatus {
 
     /// How many events are owed to the broker (absent when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owed_events: Option<u32>,
+    #[schemars(range(min = 1))]
+    pub owed_events: Option<i32>,
 }
 
 /// The state of the last credential rotation.

@@ -62,7 +62,7 @@ macro_rules! common_status {
                 &mut self.pending_events
             }
             fn set_outbox(&mut self, owed: Vec<$crate::PendingEvent>) {
-                self.owed_events = u32::try_from(owed.len()).ok().filter(|n| *n > 0);
+                self.owed_events = i32::try_from(owed.len()).ok().filter(|n| *n > 0);
                 self.pending_events = owed;
             }
         }

@@ -88,5 +88,6 @@ pub struct SubscriptionStatus {
 
     /// How many events are owed to the broker (absent when none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owed_events: Option<u32>,
+    #[schemars(range(min = 1))]
+    pub owed_events: Option<i32>,
 }

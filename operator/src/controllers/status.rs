@@ -19,7 +19,7 @@ pub struct OwnedStatus {
     /// `status.pendingEvents`: the outbox (empty when missing or unreadable).
     pub pending_events: Vec<PendingEvent>,
     /// `status.owedEvents`.
-    pub owed_events: Option<u32>,
+    pub owed_events: Option<i32>,
 }
 
 crds::common_status!(OwnedStatus);
@@ -43,8 +43,8 @@ impl OwnedStatus {
                 .unwrap_or_default(),
             owed_events: status
                 .and_then(|s| s.get("owedEvents"))
-                .and_then(|g| g.as_u64())
-                .and_then(|n| u32::try_from(n).ok()),
+                .and_then(|g| g.as_i64())
+                .and_then(|n| i32::try_from(n).ok()),
         }
     }
 }
