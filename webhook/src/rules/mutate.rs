@@ -1,5 +1,8 @@
 //! Mutations (JSON patch), computed from the request only:
 //!
+//! - CREATE of an Api, Application or Subscription (the kinds with state on a gateway):
+//!   the operator's finalizer is added, so the object is protected from its first write and
+//!   the operator does not spend a write (through this webhook again) to add it;
 //! - every CREATE/UPDATE of an APIM kind: `metadata.annotations["apim.cab-i.com/actor"]` is
 //!   the acting user (`userInfo.username`), except an UPDATE that changes neither spec nor
 //!   labels (a controller's finalizer, say), which keeps the recorded actor;
@@ -40,6 +43,23 @@ pub fn mutations(req: &AdmissionRequest<DynamicObject>) -> Vec<PatchOperation> {
     let Some(obj) = req.object.as_ref() else {
         return ops;
     };
+    if req.operation == Operation::Create
+        && matches!(
+            kind,
+            ApimKind::Api | ApimKind::Application | ApimKind::Subscription
+        )
+    {
+        match obj.metadata.finalizers.as_ref() {
+            None => ops.push(add(&["metadata", "finalizers"], json!([crds::FINALIZER]))),
+            Some(f) if !f.iter().any(|f| f == crds::FINALIZER) => {
+                ops.push(add(
+                    &["metadata", "finalizers", "-"],
+                    json!(crds::FINALIZER),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     let Some(user) = req.user_info.username.as_deref().filter(|u| !u.is_empty()) else {
         return ops;
     };
@@ -103,10 +123,16 @@ mod tests {
         (ops, doc)
     }
 
+    fn actor_ops(ops: &[PatchOperation]) -> usize {
+        ops.iter()
+            .filter(|op| op.path().to_string().contains("annotations"))
+            .count()
+    }
+
     #[test]
     fn stamps_actor_on_create_and_update() {
         let (ops, doc) = apply(&fixtures::api_create());
-        assert_eq!(ops.len(), 1);
+        assert_eq!(actor_ops(&ops), 1);
         assert_eq!(
             doc["metadata"]["annotations"]["apim.cab-i.com/actor"],
             "finance-devops"
@@ -153,7 +179,7 @@ mod tests {
         let mut spec = fixtures::api_create();
         spec.object = Some(fixtures::untagged_api());
         let (ops, doc) = apply(&spec);
-        assert_eq!(ops.len(), 1);
+        assert_eq!(actor_ops(&ops), 1);
         assert_eq!(
             doc["metadata"]["annotations"]["apim.cab-i.com/actor"],
             "finance-devops"
@@ -241,7 +267,44 @@ mod tests {
 
         let mut spec = fixtures::api_create();
         spec.username = "";
-        assert!(mutations(&req(&spec)).is_empty());
+        let (ops, doc) = apply(&spec);
+        assert_eq!(actor_ops(&ops), 0, "{ops:?}");
+        assert!(doc["metadata"]["annotations"]["apim.cab-i.com/actor"].is_null());
+    }
+
+    #[test]
+    fn the_finalizer_is_added_at_create_of_kinds_with_gateway_state() {
+        let (_, doc) = apply(&fixtures::api_create());
+        assert_eq!(doc["metadata"]["finalizers"], json!([crds::FINALIZER]));
+        // Kept once, and next to a foreign finalizer.
+        let mut spec = fixtures::api_create();
+        if let Some(o) = spec.object.as_mut() {
+            o["metadata"]["finalizers"] = json!(["example.com/other"]);
+        }
+        let (_, doc) = apply(&spec);
+        assert_eq!(
+            doc["metadata"]["finalizers"],
+            json!(["example.com/other", crds::FINALIZER])
+        );
+        spec.object = Some(doc);
+        let (_, doc) = apply(&spec);
+        assert_eq!(
+            doc["metadata"]["finalizers"],
+            json!(["example.com/other", crds::FINALIZER])
+        );
+        // Not on update (a user who removed it by hand means it), nor on kinds without
+        // gateway state.
+        let mut update = fixtures::api_create();
+        update.operation = "UPDATE";
+        update.old_object = update.object.clone();
+        let (_, doc) = apply(&update);
+        assert!(doc["metadata"]["finalizers"].is_null());
+        let spec = ReviewSpec {
+            object: Some(promotion(None, None)),
+            ..fixtures::promotion_create()
+        };
+        let (_, doc) = apply(&spec);
+        assert!(doc["metadata"]["finalizers"].is_null());
     }
 
     #[test]
