@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 
 use super::clients::Clients;
 use super::k8s_events::EventQueue;
@@ -57,7 +57,7 @@ impl Context {
             instance: Some(instance),
         };
         Context {
-            k8s_events: EventQueue::new(Recorder::new(client.clone(), reporter)),
+            k8s_events: EventQueue::new(client.clone(), reporter),
             client,
             metrics,
             health,

@@ -2,12 +2,21 @@
 //! bounded queue (as client-go's event broadcaster does): a reconcile never waits for them,
 //! and a burst of deployments does not compete with its own status writes for the API server.
 //! Events are informational; when the queue is full, an Event is dropped with a warning.
+//!
+//! Each Event is created as it is (events.k8s.io/v1, as kube-runtime's `Recorder` writes
+//! them), without the Recorder's cache: that cache keeps every Event for six minutes to patch
+//! repeats into a series (tens of MiB when thousands of objects deploy at once, scanned whole
+//! on every publish), and a repeat patched into the cached Event keeps the first note, so a
+//! second deployment's Event would show the first one's revision and trace id.
 
 use std::sync::Mutex;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
-use kube::runtime::events::{Event, EventType, Recorder};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Api, PostParams};
+use kube::runtime::events::Reporter;
 use tokio::sync::mpsc;
 
 /// Events waiting to be written, at most.
@@ -59,19 +68,26 @@ struct Job {
     event: K8sEvent,
 }
 
+/// Who writes the Events, and with which client.
+#[derive(Clone)]
+struct Writer {
+    client: kube::Client,
+    reporter: Reporter,
+}
+
 /// The queue and its workers (started on first use, inside the runtime).
 pub struct EventQueue {
-    recorder: Recorder,
+    writer: Writer,
     tx: mpsc::Sender<Job>,
     rx: Mutex<Option<mpsc::Receiver<Job>>>,
 }
 
 impl EventQueue {
-    /// A queue writing through `recorder`.
-    pub fn new(recorder: Recorder) -> EventQueue {
+    /// A queue writing with `client` as `reporter`.
+    pub fn new(client: kube::Client, reporter: Reporter) -> EventQueue {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         EventQueue {
-            recorder,
+            writer: Writer { client, reporter },
             tx,
             rx: Mutex::new(Some(rx)),
         }
@@ -100,31 +116,110 @@ impl EventQueue {
         let Some(rx) = self.rx.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
-        let recorder = self.recorder.clone();
+        let writer = self.writer.clone();
         tokio::spawn(async move {
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|j| (j, rx)) })
                 .for_each_concurrent(WORKERS, |job| {
-                    let recorder = recorder.clone();
-                    async move { write(&recorder, &job.reference, job.event).await }
+                    let writer = writer.clone();
+                    async move { write(&writer, job.reference, job.event).await }
                 })
                 .await;
         });
     }
 }
 
-async fn write(recorder: &Recorder, reference: &ObjectReference, e: K8sEvent) {
-    let event = Event {
-        type_: if e.warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: e.reason.into(),
+/// The Event object for `e` on `reference`.
+fn event(reporter: &Reporter, reference: ObjectReference, e: K8sEvent) -> Event {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let object = reference
+        .name
+        .clone()
+        .unwrap_or_else(|| reporter.controller.clone());
+    Event {
+        action: Some(e.action.into()),
+        reason: Some(e.reason.into()),
+        event_time: Some(MicroTime(now)),
         note: Some(super::shared::truncate(&e.note, 1000)),
-        action: e.action.into(),
-        secondary: None,
-    };
-    if let Err(err) = recorder.publish(&event, reference).await {
-        tracing::warn!(error = %err, reason = e.reason, "failed to publish a Kubernetes Event");
+        metadata: ObjectMeta {
+            namespace: reference.namespace.clone(),
+            // As client-go names them: the object, then a unique suffix.
+            name: Some(format!(
+                "{object}.{:x}{:04x}",
+                now.as_nanosecond(),
+                rand::random::<u16>()
+            )),
+            ..ObjectMeta::default()
+        },
+        regarding: Some(reference),
+        reporting_controller: Some(reporter.controller.clone()),
+        reporting_instance: Some(
+            reporter
+                .instance
+                .clone()
+                .unwrap_or_else(|| reporter.controller.clone()),
+        ),
+        type_: Some(if e.warning { "Warning" } else { "Normal" }.into()),
+        ..Event::default()
+    }
+}
+
+async fn write(writer: &Writer, reference: ObjectReference, e: K8sEvent) {
+    let reason = e.reason;
+    let namespace = reference
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string());
+    let events: Api<Event> = Api::namespaced(writer.client.clone(), &namespace);
+    let event = event(&writer.reporter, reference, e);
+    if let Err(err) = events.create(&PostParams::default(), &event).await {
+        tracing::warn!(error = %err, reason, "failed to publish a Kubernetes Event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_names_its_object_reporter_and_note() {
+        let reporter = Reporter {
+            controller: "apim-operator".into(),
+            instance: Some("op-1".into()),
+        };
+        let reference = ObjectReference {
+            api_version: Some("apim.cab-i.com/v1alpha1".into()),
+            kind: Some("Api".into()),
+            name: Some("payments".into()),
+            namespace: Some("tenant".into()),
+            uid: Some("u-1".into()),
+            ..ObjectReference::default()
+        };
+        let e = event(
+            &reporter,
+            reference.clone(),
+            K8sEvent::warning("DeploymentFailed", "Deploy", "x".repeat(2000)),
+        );
+        assert_eq!(e.regarding.as_ref(), Some(&reference));
+        assert_eq!(e.metadata.namespace.as_deref(), Some("tenant"));
+        let name = e.metadata.name.clone().expect("name");
+        assert!(name.starts_with("payments."), "{name}");
+        assert_eq!(e.type_.as_deref(), Some("Warning"));
+        assert_eq!(e.reason.as_deref(), Some("DeploymentFailed"));
+        assert_eq!(e.action.as_deref(), Some("Deploy"));
+        assert_eq!(e.reporting_controller.as_deref(), Some("apim-operator"));
+        assert_eq!(e.reporting_instance.as_deref(), Some("op-1"));
+        assert!(
+            e.note
+                .as_ref()
+                .is_some_and(|n| n.len() <= 1000 + '…'.len_utf8())
+        );
+        assert!(e.event_time.is_some() && e.series.is_none());
+        // Two Events on one object in a row get two names.
+        let again = event(
+            &reporter,
+            reference,
+            K8sEvent::normal("DeploymentSucceeded", "Deploy", "ok"),
+        );
+        assert_ne!(again.metadata.name, e.metadata.name);
     }
 }
