@@ -299,6 +299,8 @@ struct Call {
     method: String,
     path: String,
     body: Value,
+    /// For a status patch: the whole status as stored after it.
+    status: Value,
 }
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
@@ -320,11 +322,15 @@ fn serve(mut handle: Handle, object: Value) -> tokio::task::JoinHandle<Vec<Call>
                 .await
                 .unwrap_or_default();
             let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let mut status = Value::Null;
             let (code, answer) = if path.contains("/events") {
                 (201, body.clone())
             } else if method == "PATCH" && path.ends_with("/status") {
+                // A merge patch of the stored status.
                 let mut o = object.clone();
-                o["status"] = body["status"].clone();
+                status = o["status"].take();
+                apim_operator::controllers::merge_patch::apply(&mut status, &body["status"]);
+                o["status"] = status.clone();
                 (200, o)
             } else if method == "PATCH" {
                 // The finalizer's JSON patch: answer the object without finalizers.
@@ -337,7 +343,12 @@ fn serve(mut handle: Handle, object: Value) -> tokio::task::JoinHandle<Vec<Call>
                     json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404}),
                 )
             };
-            calls.push(Call { method, path, body });
+            calls.push(Call {
+                method,
+                path,
+                body,
+                status,
+            });
             let response = Response::builder()
                 .status(code)
                 .body(Body::from(serde_json::to_vec(&answer).unwrap_or_default()))
@@ -456,7 +467,7 @@ async fn created(gateway: &FakeGateway, drift_policy: &str) -> Value {
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1, "one status write: {calls:?}");
     let mut object = api_object(drift_policy);
-    object["status"] = patches[0].body["status"].clone();
+    object["status"] = patches[0].status.clone();
     object
 }
 
@@ -486,7 +497,7 @@ async fn create_deploys_and_writes_status_once() {
     }
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1, "{calls:?}");
-    let status = &patches[0].body["status"];
+    let status = &patches[0].status;
     let revision = status["revision"].as_str().expect("revision");
     assert_eq!(status["environments"]["dev"]["deployedRevision"], revision);
     assert_eq!(status["environments"]["dev"]["gatewayApiId"], "api-1");
@@ -510,7 +521,10 @@ async fn create_deploys_and_writes_status_once() {
     ] {
         assert_eq!(condition(status, t)["status"], s, "{t}: {status}");
     }
-    assert_eq!(patches[0].body["kind"], "Api");
+    // A merge patch conditioned on the resourceVersion the status was read at; the first
+    // write carries the whole status.
+    assert_eq!(patches[0].body["metadata"], json!({"resourceVersion": "1"}));
+    assert_eq!(patches[0].body["status"], patches[0].status);
     // One Event for a direct deployment (its outcome); no separate "Accepted" for a new Api.
     assert_eq!(
         event_reasons(&calls),
@@ -540,7 +554,7 @@ async fn drift_is_corrected() {
             json!({"openapi": "3.0.3", "info": {"title": "hand edit", "version": "1"}, "paths": {}}),
         );
     }
-    let (result, calls) = run(object, &gateway).await;
+    let (result, calls) = run(object.clone(), &gateway).await;
     assert_eq!(result.expect("reconcile"), Action::requeue(RESYNC));
     {
         let s = gateway.state();
@@ -562,7 +576,7 @@ async fn drift_is_corrected() {
     }
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1, "{calls:?}");
-    let drifted = condition(&patches[0].body["status"], "Drifted");
+    let drifted = condition(&patches[0].status, "Drifted");
     assert_eq!(
         (drifted["status"].as_str(), drifted["reason"].as_str()),
         (Some("False"), Some("DriftCorrected"))
@@ -573,6 +587,26 @@ async fn drift_is_corrected() {
         "{message}"
     );
     assert!(event_reasons(&calls).iter().any(|r| r == "DriftCorrected"));
+    // Only what changed is sent: the conditions and the deployment record, not the revision,
+    // the conversion report or the generation, which stayed.
+    let sent = patches[0].body["status"]
+        .as_object()
+        .expect("a status patch");
+    assert!(sent.contains_key("conditions"), "{sent:?}");
+    for unchanged in [
+        "revision",
+        "conversion",
+        "observedGeneration",
+        "readyStages",
+    ] {
+        assert!(
+            !sent.contains_key(unchanged),
+            "{unchanged} was sent: {sent:?}"
+        );
+    }
+    for (k, v) in sent {
+        assert_ne!(Some(v), object["status"].get(k), "{k} sent unchanged");
+    }
 }
 
 #[tokio::test]
@@ -587,7 +621,7 @@ async fn drift_is_only_reported_with_report_policy() {
     assert!(!gateway.state().apis[0].is_active);
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1, "{calls:?}");
-    let status = &patches[0].body["status"];
+    let status = &patches[0].status;
     let drifted = condition(status, "Drifted");
     assert_eq!(
         (drifted["status"].as_str(), drifted["reason"].as_str()),
@@ -618,7 +652,7 @@ async fn gateway_down_is_reported_and_backs_off() {
     assert_eq!(gateway.state().writes, 0);
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1, "{calls:?}");
-    let status = &patches[0].body["status"];
+    let status = &patches[0].status;
     let ready = condition(status, "Ready");
     assert_eq!(
         (ready["status"].as_str(), ready["reason"].as_str()),
@@ -695,7 +729,7 @@ async fn unaccepted_apis_are_not_deployed() {
     assert_eq!(gateway.state().writes, 0);
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1);
-    let status = &patches[0].body["status"];
+    let status = &patches[0].status;
     assert_eq!(condition(status, "Accepted")["reason"], "TagViolation");
     assert_eq!(condition(status, "Ready")["status"], "False");
     assert_eq!(
@@ -714,7 +748,7 @@ async fn a_stage_without_gateway_is_reported_and_converges() {
     assert_eq!(result.expect("reconcile"), Action::requeue(RESYNC));
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1);
-    let status = patches[0].body["status"].clone();
+    let status = patches[0].status.clone();
     let deployed = condition(&status, "Deployed");
     assert_eq!(
         (deployed["status"].as_str(), deployed["reason"].as_str()),
@@ -748,7 +782,7 @@ async fn the_queued_driver_is_reported_as_not_supported() {
     assert_eq!(result.expect("reconcile"), Action::requeue(RESYNC));
     assert_eq!(gateway.state().writes, 0);
     let patches = status_patches(&calls);
-    let deployed = condition(&patches[0].body["status"], "Deployed");
+    let deployed = condition(&patches[0].status, "Deployed");
     assert_eq!(deployed["reason"], "DriverNotSupported");
     assert!(
         deployed["message"]
@@ -768,7 +802,7 @@ async fn an_invalid_document_waits_for_a_change() {
     let (result, calls) = run(object, &gateway).await;
     assert_eq!(result.expect("reconcile"), Action::await_change());
     assert_eq!(gateway.state().writes, 0);
-    let ready = condition(&status_patches(&calls)[0].body["status"], "Ready").clone();
+    let ready = condition(&status_patches(&calls)[0].status, "Ready").clone();
     assert_eq!(
         (ready["status"].as_str(), ready["reason"].as_str()),
         (Some("False"), Some("DefinitionError"))
@@ -795,7 +829,7 @@ async fn a_rejected_deployment_is_recorded_and_not_retried_on_every_event() {
         3,
         "no new attempt before the next resync"
     );
-    let status = &status_patches(&calls)[0].body["status"];
+    let status = &status_patches(&calls)[0].status;
     let deployed = condition(status, "Deployed");
     assert_eq!(deployed["reason"], "DeployFailed");
     assert!(
@@ -854,7 +888,7 @@ async fn a_definition_is_downloaded_from_its_url() {
     missing["spec"]["definition"] = json!({"url": format!("http://127.0.0.1:{port}/nope.yaml")});
     let (result, calls) = run(missing, &FakeGateway::default()).await;
     assert_eq!(result.expect("reconcile"), Action::await_change());
-    let ready = condition(&status_patches(&calls)[0].body["status"], "Ready").clone();
+    let ready = condition(&status_patches(&calls)[0].status, "Ready").clone();
     assert!(
         ready["message"]
             .as_str()
@@ -924,7 +958,7 @@ async fn a_create_publishes_its_events_and_owes_none() {
     );
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1, "{calls:?}");
-    let status = &patches[0].body["status"];
+    let status = &patches[0].status;
     assert!(
         status.get("pendingEvents").is_none(),
         "nothing owed: {status}"
@@ -947,7 +981,7 @@ async fn broker_down_the_events_are_owed_in_the_same_status_write_then_delivered
     let Action { .. } = result.expect("the Api reconciles while the broker is down");
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1, "one status write: {calls:?}");
-    let status = patches[0].body["status"].clone();
+    let status = patches[0].status.clone();
     assert_eq!(condition(&status, "Ready")["status"], "True", "{status}");
     assert_eq!(owed_types(&status), CREATE_EVENTS);
     assert_eq!(status["owedEvents"], 5);
@@ -970,7 +1004,7 @@ async fn broker_down_the_events_are_owed_in_the_same_status_write_then_delivered
     assert_eq!(ids, owed_ids, "the owed events, same ids, in order");
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1, "{calls:?}");
-    let cleared = &patches[0].body["status"];
+    let cleared = &patches[0].status;
     assert!(cleared.get("pendingEvents").is_none(), "{cleared}");
     assert!(cleared.get("owedEvents").is_none(), "{cleared}");
     assert_eq!(
@@ -986,7 +1020,7 @@ async fn a_full_outbox_holds_the_change_back() {
     let sink = Arc::new(FakeSink::new());
     sink.fail_all();
     let (_, calls) = run_with(api_object("correct"), &gateway, Some(sink.clone())).await;
-    let mut status = status_patches(&calls)[0].body["status"].clone();
+    let mut status = status_patches(&calls)[0].status.clone();
     // Fill the outbox with copies of an owed event (distinct ids).
     let one = status["pendingEvents"][0].clone();
     let filler: Vec<Value> = (0..crds::OUTBOX_CAPACITY - 10)
@@ -1037,11 +1071,11 @@ async fn delete_publishes_the_last_events_before_the_finalizer_goes() {
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1, "{calls:?}");
     assert_eq!(
-        owed_types(&patches[0].body["status"]),
+        owed_types(&patches[0].status),
         vec!["api.deleted", "audit.recorded"]
     );
     sink.heal();
-    object["status"] = patches[0].body["status"].clone();
+    object["status"] = patches[0].status.clone();
     let (result, calls) = run_with(object, &gateway, Some(sink.clone())).await;
     assert_eq!(result.expect("cleanup"), Action::await_change());
     assert_eq!(
@@ -1077,13 +1111,10 @@ async fn an_alias_dropped_from_the_spec_is_deleted_from_the_gateway() {
     assert_eq!(gateway.state().apis.len(), 1, "the API stays");
     let patches = status_patches(&calls);
     assert_eq!(patches.len(), 1, "{calls:?}");
-    let dev = &patches[0].body["status"]["environments"]["dev"];
+    let dev = &patches[0].status["environments"]["dev"];
     assert!(
         dev.get("aliases").is_none(),
         "none recorded any more: {dev}"
     );
-    assert_eq!(
-        condition(&patches[0].body["status"], "Ready")["status"],
-        "True"
-    );
+    assert_eq!(condition(&patches[0].status, "Ready")["status"], "True");
 }

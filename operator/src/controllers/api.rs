@@ -21,7 +21,7 @@ use crds::conditions::{self, reasons, types};
 use crds::{DeploymentResult, Driver, Environment};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject};
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::finalizer;
@@ -32,8 +32,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::acceptance::{self, Acceptance};
 use super::backoff::Backoff;
+use super::cache::Cached;
 use super::clients::GatewayHandle;
-use super::context::{Context, FIELD_MANAGER};
+use super::context::Context;
 use super::desired::{self, DesiredApi, Prepared};
 use super::emit;
 use super::shared::{self, FinalizerFailure};
@@ -181,10 +182,10 @@ impl ApiContext {
 
 /// The Apis of `store` whose definition comes from ConfigMap `cm` (same namespace).
 pub fn apis_using_config_map(
-    store: &Store<DynamicObject>,
+    store: &Store<Cached>,
     cm: &ConfigMap,
     ar: &ApiResource,
-) -> Vec<ObjectRef<DynamicObject>> {
+) -> Vec<ObjectRef<Cached>> {
     let (Some(ns), Some(name)) = (
         cm.metadata.namespace.as_deref(),
         cm.metadata.name.as_deref(),
@@ -195,8 +196,10 @@ pub fn apis_using_config_map(
         .state()
         .iter()
         .filter(|api| api.metadata.namespace.as_deref() == Some(ns))
+        .filter(|api| api.body_mentions(name))
         .filter(|api| {
-            api.data
+            api.expand()
+                .data
                 .pointer("/spec/definition/configMapRef/name")
                 .and_then(Value::as_str)
                 == Some(name)
@@ -209,17 +212,15 @@ pub fn apis_using_config_map(
 pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
     let actx = Arc::new(ApiContext::new(ctx.clone()));
     let ar = actx.resource.clone();
-    let (apis, config_maps): (Api<DynamicObject>, Api<ConfigMap>) = match &ctx.watch_namespace {
-        Some(ns) => (
-            Api::namespaced_with(ctx.client.clone(), ns, &ar),
-            Api::namespaced(ctx.client.clone(), ns),
-        ),
-        None => (
-            Api::all_with(ctx.client.clone(), &ar),
-            Api::all(ctx.client.clone()),
-        ),
+    let config_maps: Api<ConfigMap> = match &ctx.watch_namespace {
+        Some(ns) => Api::namespaced(ctx.client.clone(), ns),
+        None => Api::all(ctx.client.clone()),
     };
-    let (changes, store) = shared::watch_changes(apis, &ar);
+    let seen = actx.clone();
+    let (changes, store) =
+        shared::watch_changes(shared::watched(&ctx, &ar, true), &ar, move |obj| {
+            seen.written.observed(obj)
+        });
     let controller = Controller::for_stream_with(changes, store.clone(), ar.clone())
         .with_config(controller::Config::default().concurrency(ctx.concurrency));
     let map_store = store.clone();
@@ -234,7 +235,11 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
     let sync_watch = shared::signal_synced("Api", store, ctx.health.clone());
     shared::drive(
         "Api",
-        controller.run(reconcile, error_policy, actx),
+        controller.run(
+            |obj, actx| reconcile(shared::expanded(obj), actx),
+            |obj, error, actx| error_policy(shared::expanded(obj), error, actx),
+            actx,
+        ),
         sync_watch,
     )
     .await;
@@ -1561,7 +1566,7 @@ async fn cleanup(obj: &DynamicObject, actx: &ApiContext) -> Result<Action, Error
     Ok(Action::await_change())
 }
 
-/// Patches the status by server-side apply when it differs from the stored one.
+/// Writes the status when it differs from the current one (a merge patch of the difference).
 async fn write_status(
     obj: &DynamicObject,
     current: &ApiStatus,
@@ -1571,30 +1576,13 @@ async fn write_status(
     if desired == *current {
         return Ok(());
     }
-    let name = obj.name_any();
-    let api: Api<DynamicObject> = Api::namespaced_with(
-        actx.ctx.client.clone(),
-        &obj.namespace().unwrap_or_default(),
-        &actx.resource,
-    );
-    let body = json!({
-        "apiVersion": actx.resource.api_version,
-        "kind": actx.resource.kind,
-        "status": desired,
-    });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(|source| Error::PatchStatus { name, source })?;
-    actx.written.remember(obj, desired);
-    actx.ctx
-        .metrics
-        .status_writes
-        .get_or_create(&crate::metrics::KindLabels { kind: "Api".into() })
-        .inc();
+    actx.written
+        .write(&actx.ctx, &actx.resource, obj, current, &desired)
+        .await
+        .map_err(|source| Error::PatchStatus {
+            name: obj.name_any(),
+            source,
+        })?;
     Ok(())
 }
 

@@ -128,18 +128,22 @@ impl AppContext {
 pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
     let actx = Arc::new(AppContext::new(ctx.clone()));
     let ar = actx.resource.clone();
-    let apps: Api<DynamicObject> = match &ctx.watch_namespace {
-        Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, &ar),
-        None => Api::all_with(ctx.client.clone(), &ar),
-    };
-    let (changes, store) = shared::watch_changes(apps, &ar);
+    let seen = actx.clone();
+    let (changes, store) =
+        shared::watch_changes(shared::watched(&ctx, &ar, true), &ar, move |obj| {
+            seen.written.observed(obj)
+        });
     let controller = Controller::for_stream_with(changes, store.clone(), ar)
         .with_config(controller::Config::default().concurrency(ctx.concurrency))
         .graceful_shutdown_on(token.cancelled_owned());
     let sync = shared::signal_synced("Application", store, ctx.health.clone());
     shared::drive(
         "Application",
-        controller.run(reconcile, error_policy, actx),
+        controller.run(
+            |obj, actx| reconcile(shared::expanded(obj), actx),
+            |obj, error, actx| error_policy(shared::expanded(obj), error, actx),
+            actx,
+        ),
         sync,
     )
     .await;
@@ -796,13 +800,13 @@ async fn write_status(
     if desired == current {
         return Ok(());
     }
-    shared::apply_status(&actx.ctx, &actx.resource, obj, desired)
+    actx.written
+        .write(&actx.ctx, &actx.resource, obj, current, desired)
         .await
         .map_err(|source| Error::PatchStatus {
             name: obj.name_any(),
             source,
         })?;
-    actx.written.remember(obj, desired.clone());
     Ok(())
 }
 

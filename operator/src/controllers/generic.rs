@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::k8s_events::K8sEvent;
 use k8s_openapi::NamespaceResourceScope;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::DynamicObject;
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::{Resource, ResourceExt};
@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use super::acceptance::{self, Acceptance};
-use super::context::{Context, FIELD_MANAGER};
+use super::context::Context;
 use super::emit;
 use super::status;
 
@@ -45,7 +45,6 @@ impl Error {
 struct KindContext {
     ctx: Arc<Context>,
     resource: ApiResource,
-    namespaced: bool,
 }
 
 fn is_namespaced<K: Resource>() -> bool
@@ -63,24 +62,21 @@ where
 {
     let resource = ApiResource::erase::<K>(&());
     let namespaced = is_namespaced::<K>();
-    let api: Api<DynamicObject> = match (&ctx.watch_namespace, namespaced) {
-        (Some(ns), true) => Api::namespaced_with(ctx.client.clone(), ns, &resource),
-        _ => Api::all_with(ctx.client.clone(), &resource),
-    };
     let kind = resource.kind.clone();
-    let (changes, store) = super::shared::watch_changes(api, &resource);
+    let api = super::shared::watched(&ctx, &resource, namespaced);
+    let (changes, store) = super::shared::watch_changes(api, &resource, |_| {});
     let controller = Controller::for_stream_with(changes, store.clone(), resource.clone())
         .with_config(controller::Config::default().concurrency(ctx.concurrency))
         .graceful_shutdown_on(token.cancelled_owned());
     let sync_watch = super::shared::signal_synced(kind.clone(), store, ctx.health.clone());
-    let kctx = Arc::new(KindContext {
-        ctx,
-        resource,
-        namespaced,
-    });
+    let kctx = Arc::new(KindContext { ctx, resource });
     super::shared::drive(
         &kind,
-        controller.run(reconcile::<K>, error_policy, kctx),
+        controller.run(
+            |obj, kctx| reconcile::<K>(super::shared::expanded(obj), kctx),
+            |_obj, error, kctx| error_policy(error, kctx),
+            kctx,
+        ),
         sync_watch,
     )
     .await;
@@ -132,28 +128,23 @@ async fn reconcile_inner<K: DeserializeOwned>(
         return Ok(Action::requeue(requeue));
     }
     let name = obj.name_any();
-    let api: Api<DynamicObject> = match (kctx.namespaced, obj.namespace()) {
-        (true, Some(ns)) => Api::namespaced_with(ctx.client.clone(), &ns, &kctx.resource),
-        _ => Api::all_with(ctx.client.clone(), &kctx.resource),
-    };
-    let body = status::apply_body(&kctx.resource, &status);
-    api.patch_status(
-        &name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await
-    .map_err(|source| Error::PatchStatus {
-        kind: kctx.resource.kind.clone(),
-        name: name.clone(),
-        source,
-    })?;
-    ctx.metrics
-        .status_writes
-        .get_or_create(&crate::metrics::KindLabels {
+    let old = status::apply_body(&kctx.resource, &current)["status"].take();
+    let new = status::apply_body(&kctx.resource, &status)["status"].take();
+    if let Some(patch) = super::merge_patch::diff(&old, &new) {
+        super::shared::patch_status(
+            ctx,
+            &kctx.resource,
+            obj,
+            obj.metadata.resource_version.clone(),
+            patch,
+        )
+        .await
+        .map_err(|source| Error::PatchStatus {
             kind: kctx.resource.kind.clone(),
-        })
-        .inc();
+            name: name.clone(),
+            source,
+        })?;
+    }
     if let Some(accepted) = accepted_changed_to {
         let (_, reason, message) = verdict.condition();
         match &verdict {
@@ -171,7 +162,7 @@ async fn reconcile_inner<K: DeserializeOwned>(
     Ok(Action::requeue(requeue))
 }
 
-fn error_policy(_obj: Arc<DynamicObject>, error: &Error, _kctx: Arc<KindContext>) -> Action {
+fn error_policy(error: &Error, _kctx: Arc<KindContext>) -> Action {
     tracing::warn!(%error, "reconcile failed, retrying");
     let jitter = rand::random::<u64>() % 5_000;
     Action::requeue(Duration::from_millis(5_000 + jitter))

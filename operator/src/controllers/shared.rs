@@ -14,6 +14,7 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::cache::Cached;
 use super::context::{Context, FIELD_MANAGER};
 use crate::metrics::Metrics;
 use crate::runtime::health::Health;
@@ -69,7 +70,14 @@ pub fn retry_after_error(
 /// that runs on a cached copy older than our own write (triggered by a related object, say)
 /// must start from what we wrote, not derive the same change (and its events) again.
 /// Entries older than [`WRITTEN_TTL`] are dropped (the cache has long caught up by then).
-pub struct WrittenStatus<S>(std::sync::Mutex<std::collections::HashMap<String, (S, Instant)>>);
+pub struct WrittenStatus<S>(std::sync::Mutex<std::collections::HashMap<String, Written<S>>>);
+
+/// One status we wrote, the resourceVersion the write gave the object, and when.
+struct Written<S> {
+    status: S,
+    resource_version: Option<String>,
+    at: Instant,
+}
 
 /// How long a written status is kept for a lagging cache.
 pub const WRITTEN_TTL: Duration = Duration::from_secs(30);
@@ -82,74 +90,130 @@ impl<S> Default for WrittenStatus<S> {
 
 impl<S> WrittenStatus<S>
 where
-    S: crds::status::CommonStatus + Clone + PartialEq + DeserializeOwned,
+    S: crds::status::CommonStatus + Clone + PartialEq + DeserializeOwned + Serialize,
 {
+    fn entries(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Written<S>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The status of `obj`: the stored one, or the one we wrote last while the cached object
     /// does not show it yet (same generation).
     pub fn current(&self, obj: &DynamicObject) -> S {
         let stored: S = stored_status(obj);
-        let mut written = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut written = self.entries();
         let k = key(obj);
         match written.get(&k) {
-            Some((w, at))
-                if *w == stored
-                    || w.observed_generation() != obj.metadata.generation
-                    || at.elapsed() > WRITTEN_TTL =>
+            Some(w)
+                if w.status == stored
+                    || w.status.observed_generation() != obj.metadata.generation
+                    || w.at.elapsed() > WRITTEN_TTL =>
             {
                 written.remove(&k);
                 stored
             }
-            Some((w, _)) => w.clone(),
+            Some(w) => w.status.clone(),
             None => stored,
         }
     }
 
-    /// Remembers that `obj`'s status was written as `status` (and forgets stale entries).
-    pub fn remember(&self, obj: &DynamicObject, status: S) {
-        let mut written = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if written.len() >= 256 {
-            written.retain(|_, (_, at)| at.elapsed() <= WRITTEN_TTL);
+    /// Writes `desired` as the status of `obj` when it differs from `current` (what
+    /// [`current`](Self::current) returned), and returns whether it wrote. The write is a JSON
+    /// merge patch of the difference, conditioned on the resourceVersion `current` was read
+    /// at: a view gone stale fails with a conflict and is reconciled again, never applied
+    /// halfway over a status it did not know.
+    pub async fn write(
+        &self,
+        ctx: &Context,
+        ar: &ApiResource,
+        obj: &DynamicObject,
+        current: &S,
+        desired: &S,
+    ) -> Result<bool, kube::Error> {
+        let old = serde_json::to_value(current).unwrap_or_default();
+        let new = serde_json::to_value(desired).unwrap_or_default();
+        let Some(patch) = super::merge_patch::diff(&old, &new) else {
+            return Ok(false);
+        };
+        let resource_version = self
+            .entries()
+            .get(&key(obj))
+            .filter(|w| w.status == *current)
+            .map(|w| w.resource_version.clone())
+            .unwrap_or_else(|| obj.metadata.resource_version.clone());
+        let written = patch_status(ctx, ar, obj, resource_version, patch).await?;
+        let mut entries = self.entries();
+        if entries.len() >= 256 {
+            entries.retain(|_, w| w.at.elapsed() <= WRITTEN_TTL);
         }
-        written.insert(key(obj), (status, Instant::now()));
+        entries.insert(
+            key(obj),
+            Written {
+                status: desired.clone(),
+                resource_version: written.metadata.resource_version,
+                at: Instant::now(),
+            },
+        );
+        Ok(true)
     }
 
     /// Forgets `obj` (deleted).
     pub fn forget(&self, obj: &DynamicObject) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&key(obj));
+        self.entries().remove(&key(obj));
+    }
+
+    /// Told of every object the watch delivers: once it shows our write (the resourceVersion
+    /// the write gave it), the cache has caught up and the entry goes.
+    pub fn observed(&self, obj: &Cached) {
+        let Some(rv) = obj.metadata.resource_version.as_deref() else {
+            return;
+        };
+        let k = key(obj);
+        let mut entries = self.entries();
+        if entries
+            .get(&k)
+            .is_some_and(|w| w.resource_version.as_deref() == Some(rv))
+        {
+            entries.remove(&k);
+        }
     }
 }
 
 /// `namespace/name`.
-pub fn key(obj: &DynamicObject) -> String {
+pub fn key<K: Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
-/// Applies `status` (the whole owned status) by server-side apply and counts the write.
-pub async fn apply_status<S: Serialize>(
+/// Patches the status of `obj` with the merge patch `status` (conditioned on
+/// `resource_version` when given) and counts the write.
+pub async fn patch_status(
     ctx: &Context,
     ar: &ApiResource,
     obj: &DynamicObject,
-    status: &S,
-) -> Result<(), kube::Error> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &obj.namespace().unwrap_or_default(), ar);
-    let body = serde_json::json!({"apiVersion": ar.api_version, "kind": ar.kind, "status": status});
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(body),
-    )
-    .await?;
+    resource_version: Option<String>,
+    status: serde_json::Value,
+) -> Result<DynamicObject, kube::Error> {
+    let api: Api<DynamicObject> = match obj.namespace() {
+        Some(ns) => Api::namespaced_with(ctx.client.clone(), &ns, ar),
+        None => Api::all_with(ctx.client.clone(), ar),
+    };
+    let mut body = serde_json::json!({ "status": status });
+    if let Some(rv) = resource_version {
+        body["metadata"] = serde_json::json!({ "resourceVersion": rv });
+    }
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    let written = api
+        .patch_status(&obj.name_any(), &params, &Patch::Merge(body))
+        .await?;
     ctx.metrics
         .status_writes
         .get_or_create(&crate::metrics::KindLabels {
             kind: ar.kind.clone(),
         })
         .inc();
-    Ok(())
+    Ok(written)
 }
 
 /// Why [`with_finalizer`] failed.
@@ -250,7 +314,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 /// Tells `health` once `store` has synced (polling: the store wakes only its last waiter).
 pub fn signal_synced(
     kind: impl Into<String>,
-    store: Store<DynamicObject>,
+    store: Store<Cached>,
     health: std::sync::Arc<Health>,
 ) -> tokio::task::JoinHandle<()> {
     let kind = kind.into();
@@ -271,18 +335,29 @@ pub fn signal_synced(
     })
 }
 
-/// The watch of a kind for its controller, and the store it fills: every event updates the
-/// store, but only changes a user can make (generation, labels, annotations, deletion) trigger
-/// a reconcile. The events of the operator's own writes (status, finalizer) are dropped, so a
-/// converged object is not reconciled again for each write that converged it; the periodic
-/// resync still reconciles it.
+/// The API of kind `ar` a controller watches: in the watched namespace when set (and the
+/// kind is namespaced), else in all.
+pub fn watched(ctx: &Context, ar: &ApiResource, namespaced: bool) -> Api<Cached> {
+    match (&ctx.watch_namespace, namespaced) {
+        (Some(ns), true) => Api::namespaced_with(ctx.client.clone(), ns, ar),
+        _ => Api::all_with(ctx.client.clone(), ar),
+    }
+}
+
+/// The watch of a kind for its controller, and the store it fills (in the compact
+/// [`Cached`] form); `observed` sees every object delivered. Every event updates the store, but only changes a user can make
+/// (generation, labels, annotations, deletion) trigger a reconcile. The events of the
+/// operator's own writes (status, finalizer) are dropped, so a converged object is not
+/// reconciled again for each write that converged it; the periodic resync still reconciles it.
 pub fn watch_changes(
-    api: kube::Api<DynamicObject>,
+    api: Api<Cached>,
     ar: &ApiResource,
+    observed: impl Fn(&Cached) + Send + 'static,
 ) -> (
-    impl futures::Stream<Item = Result<DynamicObject, kube::runtime::watcher::Error>> + Send + 'static,
-    Store<DynamicObject>,
+    impl futures::Stream<Item = Result<Cached, kube::runtime::watcher::Error>> + Send + 'static,
+    Store<Cached>,
 ) {
+    use futures::TryStreamExt;
     use kube::runtime::WatchStreamExt;
     let writer = kube::runtime::reflector::store::Writer::new(ar.clone());
     let reader = writer.as_reader();
@@ -291,30 +366,27 @@ pub fn watch_changes(
         kube::runtime::watcher::Config::default().any_semantic(),
     )
     .default_backoff()
-    .modify(slim)
     .reflect(writer)
     .applied_objects()
+    .inspect_ok(observed)
     .predicate_filter(user_changes, Default::default());
     (stream, reader)
 }
 
-/// Drops from a cached object what no reconcile reads and that can be as large as the object
-/// itself: `managedFields` and kubectl's last-applied copy of the whole object.
-pub fn slim(obj: &mut DynamicObject) {
-    obj.metadata.managed_fields = None;
-    if let Some(a) = obj.metadata.annotations.as_mut() {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
+/// The object a reconcile works on, from its cached form.
+pub fn expanded(obj: std::sync::Arc<Cached>) -> std::sync::Arc<DynamicObject> {
+    std::sync::Arc::new(obj.expand())
 }
 
 /// A hash of what a user changes on an object (not its status, not its finalizers).
-pub fn user_changes(obj: &DynamicObject) -> Option<u64> {
+pub fn user_changes<K: Resource>(obj: &K) -> Option<u64> {
     use std::hash::{Hash, Hasher};
+    let meta = obj.meta();
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    obj.metadata.generation.hash(&mut h);
-    obj.metadata.labels.hash(&mut h);
-    obj.metadata.annotations.hash(&mut h);
-    obj.metadata.deletion_timestamp.is_some().hash(&mut h);
+    meta.generation.hash(&mut h);
+    meta.labels.hash(&mut h);
+    meta.annotations.hash(&mut h);
+    meta.deletion_timestamp.is_some().hash(&mut h);
     Some(h.finish())
 }
 
@@ -335,4 +407,48 @@ pub async fn drive<T, E: std::fmt::Display>(
         .await;
     sync.abort();
     tracing::info!(kind, "controller stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use crds::api::ApiStatus;
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(rv: &str, status: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(json!({
+            "apiVersion": "apim.cab-i.com/v1alpha1", "kind": "Api",
+            "metadata": {"name": "a", "namespace": "n", "generation": 1, "resourceVersion": rv},
+            "spec": {}, "status": status,
+        }))
+        .expect("object")
+    }
+
+    #[test]
+    fn a_written_status_stands_in_until_the_watch_shows_it() {
+        let written: WrittenStatus<ApiStatus> = WrittenStatus::default();
+        let ours = ApiStatus {
+            observed_generation: Some(1),
+            revision: Some("r2".into()),
+            ..ApiStatus::default()
+        };
+        written.entries().insert(
+            "n/a".into(),
+            Written {
+                status: ours.clone(),
+                resource_version: Some("5".into()),
+                at: Instant::now(),
+            },
+        );
+        let lagging = object("4", json!({"observedGeneration": 1, "revision": "r1"}));
+        assert_eq!(written.current(&lagging), ours, "the cache lags: our write stands in");
+        written.observed(&Cached::new(lagging.clone()));
+        assert_eq!(written.current(&lagging), ours, "an older version evicts nothing");
+
+        let caught_up = object("5", json!({"observedGeneration": 1, "revision": "r2"}));
+        written.observed(&Cached::new(caught_up));
+        assert!(written.entries().is_empty(), "the watch showed our write");
+        assert_eq!(written.current(&lagging).revision.as_deref(), Some("r1"));
+    }
 }

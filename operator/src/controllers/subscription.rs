@@ -15,7 +15,8 @@ use kube::discovery::ApiResource;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::finalizer;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+
+use super::cache::Cached;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -115,15 +116,16 @@ impl SubContext {
     }
 }
 
-/// The Subscriptions of `store` that name `obj` (an Api or Application) through `field`
-/// (`apiRef` or `applicationRef`), in its namespace.
+/// The Subscriptions of `store` that name the object `name` in `namespace` (an Api or an
+/// Application) through `field` (`apiRef` or `applicationRef`).
 pub fn subscriptions_naming(
-    store: &Store<DynamicObject>,
-    obj: &DynamicObject,
+    store: &Store<Cached>,
+    namespace: Option<&str>,
+    name: &str,
     field: &str,
     ar: &ApiResource,
-) -> Vec<ObjectRef<DynamicObject>> {
-    let (Some(ns), name) = (obj.metadata.namespace.as_deref(), obj.name_any()) else {
+) -> Vec<ObjectRef<Cached>> {
+    let Some(ns) = namespace else {
         return Vec::new();
     };
     let pointer = format!("/spec/{field}/name");
@@ -131,53 +133,76 @@ pub fn subscriptions_naming(
         .state()
         .iter()
         .filter(|s| s.metadata.namespace.as_deref() == Some(ns))
-        .filter(|s| s.data.pointer(&pointer).and_then(Value::as_str) == Some(name.as_str()))
+        .filter(|s| s.body_mentions(name))
+        .filter(|s| s.expand().data.pointer(&pointer).and_then(Value::as_str) == Some(name))
         .map(|s| ObjectRef::new_with(&s.name_any(), ar.clone()).within(ns))
         .collect()
 }
 
 /// Runs the Subscription controller until `token` is cancelled.
 pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
+    use kube::core::PartialObjectMeta;
+    use kube::runtime::{WatchStreamExt, watcher};
     let sctx = Arc::new(SubContext::new(ctx.clone()));
     let ar = sctx.resource.clone();
-    let api_ar = ApiResource::erase::<crds::Api>(&());
-    let app_ar = ApiResource::erase::<crds::Application>(&());
-    let (subs, apis, apps): (Api<DynamicObject>, Api<DynamicObject>, Api<DynamicObject>) =
-        match &ctx.watch_namespace {
-            Some(ns) => (
-                Api::namespaced_with(ctx.client.clone(), ns, &ar),
-                Api::namespaced_with(ctx.client.clone(), ns, &api_ar),
-                Api::namespaced_with(ctx.client.clone(), ns, &app_ar),
-            ),
-            None => (
-                Api::all_with(ctx.client.clone(), &ar),
-                Api::all_with(ctx.client.clone(), &api_ar),
-                Api::all_with(ctx.client.clone(), &app_ar),
-            ),
-        };
-    let (changes, store) = shared::watch_changes(subs, &ar);
+    let (apis, apps): (
+        Api<PartialObjectMeta<crds::Api>>,
+        Api<PartialObjectMeta<crds::Application>>,
+    ) = match &ctx.watch_namespace {
+        Some(ns) => (
+            Api::namespaced(ctx.client.clone(), ns),
+            Api::namespaced(ctx.client.clone(), ns),
+        ),
+        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+    };
+    let seen = sctx.clone();
+    let (changes, store) =
+        shared::watch_changes(shared::watched(&ctx, &ar, true), &ar, move |obj| {
+            seen.written.observed(obj)
+        });
     let controller = Controller::for_stream_with(changes, store.clone(), ar.clone())
         .with_config(controller::Config::default().concurrency(ctx.concurrency));
     let (s1, a1) = (store.clone(), ar.clone());
     let (s2, a2) = (store.clone(), ar.clone());
+    // The Apis and Applications named are followed by their metadata only: which one changed
+    // is all the mapping needs, and the API server encodes a fraction of each event.
+    let config = || watcher::Config::default().any_semantic();
     let controller = controller
-        .watches_with(
-            apis,
-            api_ar,
-            watcher::Config::default().any_semantic(),
-            move |api| subscriptions_naming(&s1, &api, "apiRef", &a1),
+        .watches_stream_with(
+            watcher(apis, config()).default_backoff().touched_objects(),
+            move |api| {
+                subscriptions_naming(
+                    &s1,
+                    api.metadata.namespace.as_deref(),
+                    &api.name_any(),
+                    "apiRef",
+                    &a1,
+                )
+            },
+            (),
         )
-        .watches_with(
-            apps,
-            app_ar,
-            watcher::Config::default().any_semantic(),
-            move |app| subscriptions_naming(&s2, &app, "applicationRef", &a2),
+        .watches_stream_with(
+            watcher(apps, config()).default_backoff().touched_objects(),
+            move |app| {
+                subscriptions_naming(
+                    &s2,
+                    app.metadata.namespace.as_deref(),
+                    &app.name_any(),
+                    "applicationRef",
+                    &a2,
+                )
+            },
+            (),
         )
         .graceful_shutdown_on(token.cancelled_owned());
     let sync = shared::signal_synced("Subscription", store, ctx.health.clone());
     shared::drive(
         "Subscription",
-        controller.run(reconcile, error_policy, sctx),
+        controller.run(
+            |obj, sctx| reconcile(shared::expanded(obj), sctx),
+            |obj, error, sctx| error_policy(shared::expanded(obj), error, sctx),
+            sctx,
+        ),
         sync,
     )
     .await;
@@ -467,13 +492,13 @@ async fn write_status(
     if desired == current {
         return Ok(());
     }
-    shared::apply_status(&sctx.ctx, &sctx.resource, obj, desired)
+    sctx.written
+        .write(&sctx.ctx, &sctx.resource, obj, current, desired)
         .await
         .map_err(|source| Error::PatchStatus {
             name: obj.name_any(),
             source,
         })?;
-    sctx.written.remember(obj, desired.clone());
     Ok(())
 }
 

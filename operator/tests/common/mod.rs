@@ -536,6 +536,12 @@ fn not_found_status() -> Value {
            "reason": "NotFound", "code": 404, "message": "not found"})
 }
 
+fn conflict_status() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "reason": "Conflict", "code": 409,
+           "message": "the object has been modified; please apply your changes to the latest version and try again"})
+}
+
 fn invalid_status(message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
            "reason": "Invalid", "code": 422, "message": message})
@@ -693,8 +699,21 @@ impl FakeKube {
                     (None, true) => json!({}),
                     (None, false) => return (404, not_found_status()),
                 };
-                if is_status {
+                if is_status && apply {
                     object["status"] = call.body["status"].clone();
+                } else if is_status {
+                    // A merge patch carrying a resourceVersion is conditioned on it.
+                    let expected = call.body.pointer("/metadata/resourceVersion");
+                    if expected
+                        .is_some_and(|e| Some(e) != object.pointer("/metadata/resourceVersion"))
+                    {
+                        return (409, conflict_status());
+                    }
+                    if let Some(status) = call.body.get("status") {
+                        let mut patched = object["status"].take();
+                        merge_patch(&mut patched, status);
+                        object["status"] = patched;
+                    }
                 } else if apply {
                     // Server-side apply with force: the applied fields replace the stored ones.
                     // `data` is a granular map: keys this manager never applied (another
