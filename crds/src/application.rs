@@ -81,10 +81,14 @@ impl Application {
 
     /// The rotation request id the status has not handled yet, if any.
     pub fn pending_rotation(&self) -> Option<&str> {
+        self.pending_rotation_in(self.status.as_ref())
+    }
+
+    /// The rotation request id `status` has not handled yet, if any (a controller passes
+    /// the status it last wrote, which its watch cache may not show yet).
+    pub fn pending_rotation_in(&self, status: Option<&ApplicationStatus>) -> Option<&str> {
         let requested = self.spec.rotation.as_ref()?.request_id.as_str();
-        let handled = self
-            .status
-            .as_ref()
+        let handled = status
             .and_then(|s| s.rotation.as_ref())
             .and_then(|r| r.last_request_id.as_deref());
         (handled != Some(requested)).then_some(requested)
@@ -129,9 +133,10 @@ string_enum! {
 string_enum! {
     /// Where a credential rotation stands.
     pub enum RotationPhase {
-        /// The new credential is issued; the old one is valid until `overlapEndsAt`.
+        /// The new credential is issued (on a successor application); the old one stays valid
+        /// on the gateway until `overlapEndsAt`.
         Overlapping = "Overlapping",
-        /// The old credential is revoked.
+        /// The old credential is revoked (its application deleted from the gateway).
         Completed = "Completed",
         /// The rotation failed; see the conditions.
         Failed = "Failed",
@@ -151,7 +156,9 @@ pub struct ApplicationStatus {
     #[x_kube(merge_strategy = ::kube::core::ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
 
-    /// The application's id on the gateway.
+    /// The application's id on the gateway: the one holding the current credential. A
+    /// rotation registers a successor application and records it here (the predecessor is in
+    /// `rotation.previousGatewayApplicationId` until the overlap window ends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway_application_id: Option<String>,
 
@@ -190,6 +197,11 @@ pub struct RotationStatus {
     pub overlap_ends_at: Option<Time>,
     /// Where the rotation stands.
     pub phase: RotationPhase,
+    /// During the overlap window: the gateway application holding the previous credential
+    /// (the one before the rotation). It is deleted from the gateway when the window ends,
+    /// which revokes that credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_gateway_application_id: Option<String>,
 }
 
 #[cfg(test)]
@@ -230,6 +242,7 @@ mod tests {
                 last_request_id: Some("r1".into()),
                 overlap_ends_at: None,
                 phase: RotationPhase::Overlapping,
+                previous_gateway_application_id: None,
             }),
             ..Default::default()
         });
@@ -241,5 +254,22 @@ mod tests {
         assert_eq!(a.pending_rotation(), Some("r2"));
         a.spec.rotation = None;
         assert_eq!(a.pending_rotation(), None);
+    }
+
+    #[test]
+    fn pending_rotation_against_a_newer_status() {
+        let a = app();
+        let handled = ApplicationStatus {
+            rotation: Some(RotationStatus {
+                last_request_id: Some("r1".into()),
+                overlap_ends_at: None,
+                phase: RotationPhase::Completed,
+                previous_gateway_application_id: None,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(a.pending_rotation(), Some("r1"), "the object's own status");
+        assert_eq!(a.pending_rotation_in(Some(&handled)), None);
+        assert_eq!(a.pending_rotation_in(None), Some("r1"));
     }
 }

@@ -503,15 +503,21 @@ async fn rotation_keeps_the_previous_key_during_the_overlap_then_drops_it() {
     let world = World::new(with_rotation("r1", "5m"));
     let (old, out) = rotated(&world).await;
     let old_hash = expected_hash(&[("apiKey", &old)]);
+    // A successor application (same name) brings the new key; app-1 keeps the old one.
     assert_eq!(
         world.gateway.writes(),
-        vec![
-            "create_application Checkout",
-            "regenerate_credentials app-1 apiAccessKeyCredentials"
-        ]
+        vec!["create_application Checkout", "create_application Checkout"]
     );
-    let new = world.gateway.api_key_of("app-1").expect("key");
+    let new = world.gateway.api_key_of("app-2").expect("key");
     assert_ne!(new, old);
+    assert_eq!(world.gateway.api_key_of("app-1"), Some(old.clone()));
+    {
+        let s = world.gateway.state();
+        let successor = &s.applications[1];
+        assert_eq!(successor.name, "Checkout");
+        assert_eq!(successor.description.as_deref(), Some("the web shop"));
+        assert_eq!(successor.contact_emails, vec!["shop@example.com"]);
+    }
 
     // The Secret holds the current and the previous key; the hash is the new key's.
     let secret = world.secret();
@@ -527,8 +533,10 @@ async fn rotation_keeps_the_previous_key_during_the_overlap_then_drops_it() {
     );
     let status = world.app()["status"].clone();
     assert_eq!(status["credentialsHash"], json!(new_hash));
+    assert_eq!(status["gatewayApplicationId"], "app-2");
     assert_eq!(status["rotation"]["lastRequestId"], "r2");
     assert_eq!(status["rotation"]["phase"], "Overlapping");
+    assert_eq!(status["rotation"]["previousGatewayApplicationId"], "app-1");
     let ends = chrono::DateTime::parse_from_rfc3339(
         status["rotation"]["overlapEndsAt"]
             .as_str()
@@ -559,11 +567,12 @@ async fn rotation_keeps_the_previous_key_during_the_overlap_then_drops_it() {
         "{delay:?}"
     );
 
-    // During the window: converged, nothing written.
+    // During the window: converged, nothing written; both keys work on the gateway.
     let out = world.reconcile().await;
     assert!(writes(&out.calls).is_empty(), "{:?}", out.calls);
     assert_eq!(world.gateway.writes().len(), 2);
     assert_eq!(world.secret(), secret);
+    assert!(world.gateway.accepts_api_key(&old) && world.gateway.accepts_api_key(&new));
 
     // After the window: the previous key leaves the Secret; the current one stays.
     world.edit(|o| {
@@ -581,6 +590,18 @@ async fn rotation_keeps_the_previous_key_during_the_overlap_then_drops_it() {
     let status = world.app()["status"].clone();
     assert_eq!(status["rotation"]["phase"], "Completed");
     assert_eq!(status["rotation"]["lastRequestId"], "r2");
+    assert!(
+        status["rotation"]
+            .get("previousGatewayApplicationId")
+            .is_none(),
+        "{status}"
+    );
+    assert_eq!(status["gatewayApplicationId"], "app-2");
+    assert_eq!(
+        world.gateway.writes()[2..],
+        ["delete_application app-1"],
+        "the predecessor is deleted: that revokes the old key"
+    );
     assert_eq!(
         writes(&out.calls),
         vec![
@@ -600,13 +621,12 @@ async fn rotation_keeps_the_previous_key_during_the_overlap_then_drops_it() {
 }
 
 #[tokio::test]
-#[ignore = "bug: a rotation revokes the old key on the gateway at once; the overlap window only exists in the Secret"]
 async fn the_previous_key_stays_valid_on_the_gateway_during_the_overlap() {
     // spec.rotation promises "the old one stays valid for `overlap`, then is revoked", and
-    // phase Overlapping says "the old one is valid until overlapEndsAt". The controller calls
-    // regenerate_credentials, which replaces the application's only API key on the gateway
-    // (webMethods, and the simulator: sim/src/gateway.rs regenerate_tokens), so the
-    // previousApiKey it keeps in the Secret is already refused during the whole window.
+    // phase Overlapping says "the old one is valid until overlapEndsAt". Regenerating would
+    // replace the application's only API key on the gateway (webMethods, and the simulator:
+    // sim/src/gateway.rs regenerate_tokens), so a rotation registers a successor application
+    // instead: the predecessor keeps the previous key valid through the window.
     let world = World::new(with_rotation("r1", "5m"));
     let (old, out) = rotated(&world).await;
     out.result.expect("reconcile");
@@ -621,11 +641,10 @@ async fn the_previous_key_stays_valid_on_the_gateway_during_the_overlap() {
 }
 
 #[tokio::test]
-#[ignore = "bug: an OAuth rotation keeps only the previous client secret, not the previous client id it belongs to"]
 async fn an_oauth_rotation_keeps_the_whole_previous_credential() {
     // Regenerating oAuthCredentials issues a new client id with the new secret (the
-    // simulator does; so does this fake). The Secret keeps `previousClientSecret` alone, so
-    // a client still on the previous credential cannot find the id that goes with it.
+    // simulator does; so does this fake). The Secret must keep the previous client id with
+    // the previous secret, or a client still on the previous credential cannot use it.
     let mut object = with_rotation("r1", "5m");
     object["spec"]["credentialType"] = json!("oauth2");
     let world = World::new(object);
@@ -647,6 +666,378 @@ async fn an_oauth_rotation_keeps_the_whole_previous_credential() {
         secret_value(&after, "previousClientId"),
         secret_value(&before, "clientId"),
         "the previous secret is useless without its client id"
+    );
+    // Both OAuth clients work on the gateway through the window.
+    let client = |secret: &serde_json::Value, id: &str, key: &str| {
+        (
+            secret_value(secret, id).expect("a client id"),
+            secret_value(secret, key).expect("a client secret"),
+        )
+    };
+    let (old_id, old_secret) = client(&before, "clientId", "clientSecret");
+    let (new_id, new_secret) = client(&after, "clientId", "clientSecret");
+    assert!(world.gateway.accepts_oauth_client(&old_id, &old_secret));
+    assert!(world.gateway.accepts_oauth_client(&new_id, &new_secret));
+    assert_eq!(
+        secret_keys(&after),
+        vec![
+            "clientId",
+            "clientSecret",
+            "previousClientId",
+            "previousClientSecret"
+        ]
+    );
+    assert_eq!(
+        after["metadata"]["annotations"][CREDENTIALS_HASH_ANNOTATION],
+        json!(expected_hash(&[
+            ("clientId", &new_id),
+            ("clientSecret", &new_secret)
+        ])),
+        "the hash is the current credential's"
+    );
+
+    // The window ends: the previous client is revoked and leaves the Secret.
+    world.edit(|o| o["status"]["rotation"]["overlapEndsAt"] = json!("2020-01-01T00:00:00Z"));
+    world.reconcile().await.result.expect("reconcile");
+    let done = world.secret();
+    assert_eq!(secret_keys(&done), vec!["clientId", "clientSecret"]);
+    assert!(!world.gateway.accepts_oauth_client(&old_id, &old_secret));
+    assert!(world.gateway.accepts_oauth_client(&new_id, &new_secret));
+}
+
+/// The ids of the applications on the fake gateway, in creation order.
+fn gateway_ids(world: &World) -> Vec<String> {
+    world
+        .gateway
+        .state()
+        .applications
+        .iter()
+        .map(|a| a.id.clone())
+        .collect()
+}
+
+/// Moves the overlap window's end into the past.
+fn end_window(world: &World) {
+    world.edit(|o| o["status"]["rotation"]["overlapEndsAt"] = json!("2020-01-01T00:00:00Z"));
+}
+
+#[tokio::test]
+async fn the_predecessor_is_deleted_on_the_gateway_when_the_window_ends() {
+    let world = World::new(with_rotation("r1", "5m"));
+    let (old, out) = rotated(&world).await;
+    out.result.expect("reconcile");
+    let new = world
+        .gateway
+        .api_key_of("app-2")
+        .expect("the successor's key");
+    assert_eq!(gateway_ids(&world), vec!["app-1", "app-2"]);
+
+    // During the window: one read of the current application, one of the Secret.
+    let out = world.reconcile().await;
+    assert!(writes(&out.calls).is_empty(), "{:?}", out.calls);
+    assert_eq!(
+        world.journal.entries(),
+        vec![
+            "gw:get_application app-2".to_string(),
+            format!("k8s:GET {}", secret_path(SECRET)),
+        ]
+    );
+
+    end_window(&world);
+    let out = world.reconcile().await;
+    assert_eq!(out.result.expect("reconcile"), Action::requeue(RESYNC));
+    assert_eq!(
+        world
+            .journal
+            .entries()
+            .iter()
+            .filter(|e| e.starts_with("gw:"))
+            .collect::<Vec<_>>(),
+        vec!["gw:get_application app-2", "gw:delete_application app-1"]
+    );
+    let deleted = world
+        .journal
+        .position("gw:delete_application")
+        .expect("deleted");
+    let secret_written = world
+        .journal
+        .position(&format!("k8s:PATCH {}", secret_path(SECRET)))
+        .expect("the Secret is written");
+    assert!(
+        deleted < secret_written,
+        "revoked on the gateway before the Secret drops it: {:?}",
+        world.journal.entries()
+    );
+    assert_eq!(gateway_ids(&world), vec!["app-2"]);
+    assert!(
+        !world.gateway.accepts_api_key(&old),
+        "the old key is refused"
+    );
+    assert!(
+        world.gateway.accepts_api_key(&new),
+        "the new key is accepted"
+    );
+    let secret = world.secret();
+    assert_eq!(secret_keys(&secret), vec!["apiKey"]);
+    assert_eq!(
+        secret["metadata"]["annotations"][CREDENTIALS_HASH_ANNOTATION],
+        json!(expected_hash(&[("apiKey", &new)]))
+    );
+    let events = out
+        .calls
+        .iter()
+        .filter(|c| c.is_event())
+        .map(|c| c.body.to_string())
+        .collect::<String>();
+    assert!(events.contains("app-1 deleted"), "{events}");
+    assert!(!events.contains(&old) && !events.contains(&new));
+
+    // Converged again: reads only.
+    let out = world.reconcile().await;
+    assert!(writes(&out.calls).is_empty(), "{:?}", out.calls);
+    assert_eq!(world.gateway.writes().len(), 3);
+}
+
+#[tokio::test]
+async fn a_predecessor_already_gone_at_the_window_end_counts_as_revoked() {
+    let world = World::new(with_rotation("r1", "5m"));
+    rotated(&world).await.1.result.expect("reconcile");
+    world
+        .gateway
+        .state()
+        .applications
+        .retain(|a| a.id != "app-1");
+    end_window(&world);
+    let out = world.reconcile().await;
+    assert_eq!(
+        out.result.expect("a 404 counts as done"),
+        Action::requeue(RESYNC)
+    );
+    assert!(
+        world
+            .journal
+            .entries()
+            .contains(&"gw:delete_application app-1".to_string())
+    );
+    let status = world.app()["status"].clone();
+    assert_eq!(status["rotation"]["phase"], "Completed");
+    assert_eq!(state_of(&status, "Ready").0, "True");
+    assert_eq!(secret_keys(&world.secret()), vec!["apiKey"]);
+}
+
+#[tokio::test]
+async fn a_failed_revocation_keeps_the_previous_credential_and_retries() {
+    let world = World::new(with_rotation("r1", "5m"));
+    let (old, out) = rotated(&world).await;
+    out.result.expect("reconcile");
+    let secret = world.secret();
+    end_window(&world);
+    world.gateway.state().fail.insert("delete_application", 500);
+    let out = world.reconcile().await;
+    let delay = requeue_after(&out.result.expect("a condition")).expect("a requeue");
+    assert!(delay <= Duration::from_millis(600), "backs off: {delay:?}");
+    assert_eq!(world.secret(), secret, "the Secret keeps the previous key");
+    assert!(world.gateway.accepts_api_key(&old));
+    let status = world.app()["status"].clone();
+    assert_eq!(status["rotation"]["phase"], "Overlapping");
+    assert_eq!(status["rotation"]["previousGatewayApplicationId"], "app-1");
+    assert_eq!(
+        state_of(&status, "Ready"),
+        ("False".into(), "GatewayError".into())
+    );
+
+    world.gateway.state().fail.clear();
+    let out = world.reconcile().await;
+    assert_eq!(out.result.expect("reconcile"), Action::requeue(RESYNC));
+    assert!(!world.gateway.accepts_api_key(&old));
+    assert_eq!(world.app()["status"]["rotation"]["phase"], "Completed");
+    assert_eq!(secret_keys(&world.secret()), vec!["apiKey"]);
+}
+
+#[tokio::test]
+async fn deleting_the_application_during_the_overlap_removes_both_gateway_applications() {
+    let world = World::new(with_rotation("r1", "5m"));
+    rotated(&world).await.1.result.expect("reconcile");
+    assert_eq!(gateway_ids(&world), vec!["app-1", "app-2"]);
+    world.edit(|o| o["metadata"]["deletionTimestamp"] = json!(DELETED_AT));
+    let out = world.reconcile().await;
+    assert_eq!(out.result.expect("cleanup"), Action::await_change());
+    assert!(
+        gateway_ids(&world).is_empty(),
+        "no orphan: {:?}",
+        gateway_ids(&world)
+    );
+    assert_eq!(
+        world.gateway.writes()[2..],
+        ["delete_application app-2", "delete_application app-1"]
+    );
+    assert_eq!(world.app()["metadata"]["finalizers"], json!([]));
+    assert!(world.kube.object(&secret_path(SECRET)).is_none());
+}
+
+#[tokio::test]
+async fn a_rotation_copies_the_api_links_to_the_successor() {
+    let world = World::new(with_rotation("r1", "5m"));
+    world.created().await;
+    world.gateway.seed_association("app-1", "api-7");
+    world.gateway.seed_association("app-1", "api-8");
+    world.edit(|o| o["spec"]["rotation"]["requestId"] = json!("r2"));
+    world.reconcile().await.result.expect("reconcile");
+    for api in ["api-7", "api-8"] {
+        assert!(world.gateway.is_associated("app-2", api), "{api}");
+        assert!(
+            world.gateway.is_associated("app-1", api),
+            "the predecessor keeps its links through the window: {api}"
+        );
+    }
+    assert_eq!(
+        world.gateway.writes(),
+        vec![
+            "create_application Checkout",
+            "create_application Checkout",
+            "set_application_apis app-2"
+        ]
+    );
+    end_window(&world);
+    world.reconcile().await.result.expect("reconcile");
+    assert!(world.gateway.is_associated("app-2", "api-7"));
+    assert!(!world.gateway.is_associated("app-1", "api-7"));
+}
+
+/// Requests rotation `r2` while linking the successor fails: the successor is registered but
+/// the status never records it. Returns the key before the rotation.
+async fn interrupted(world: &World) -> String {
+    world.created().await;
+    let old = world.gateway.api_key_of("app-1").expect("key");
+    let secret = world.secret();
+    world.edit(|o| o["spec"]["rotation"]["requestId"] = json!("r2"));
+    world
+        .gateway
+        .state()
+        .fail
+        .insert("set_application_apis", 500);
+    let out = world.reconcile().await;
+    out.result.expect("a condition");
+    world.gateway.state().fail.clear();
+    assert_eq!(gateway_ids(world), vec!["app-1", "app-2"]);
+    let status = world.app()["status"].clone();
+    assert_eq!(status["gatewayApplicationId"], "app-1");
+    assert_eq!(
+        status["rotation"]["lastRequestId"], "r1",
+        "not carried out yet"
+    );
+    assert_eq!(state_of(&status, "Ready").0, "False");
+    assert_eq!(world.secret(), secret, "the Secret is untouched");
+    old
+}
+
+#[tokio::test]
+async fn an_interrupted_rotation_adopts_its_successor_instead_of_registering_another() {
+    let world = World::new(with_rotation("r1", "5m"));
+    let old = interrupted(&world).await;
+    let out = world.reconcile().await;
+    let delay = requeue_after(&out.result.expect("reconcile")).expect("a requeue");
+    assert!(
+        delay > Duration::from_secs(280) && delay <= Duration::from_secs(301),
+        "woken at the window's end: {delay:?}"
+    );
+    assert_eq!(
+        gateway_ids(&world),
+        vec!["app-1", "app-2"],
+        "the successor registered before is adopted, not a third application"
+    );
+    assert_eq!(
+        world.gateway.writes(),
+        vec!["create_application Checkout", "create_application Checkout"]
+    );
+    let status = world.app()["status"].clone();
+    assert_eq!(status["gatewayApplicationId"], "app-2");
+    assert_eq!(status["rotation"]["previousGatewayApplicationId"], "app-1");
+    assert_eq!(status["rotation"]["lastRequestId"], "r2");
+    let secret = world.secret();
+    assert_eq!(secret_value(&secret, "previousApiKey"), Some(old));
+    assert_eq!(
+        secret_value(&secret, "apiKey"),
+        world.gateway.api_key_of("app-2")
+    );
+}
+
+#[tokio::test]
+async fn deleting_the_application_after_an_interrupted_rotation_leaves_no_orphan() {
+    let world = World::new(with_rotation("r1", "5m"));
+    interrupted(&world).await;
+    world.edit(|o| o["metadata"]["deletionTimestamp"] = json!(DELETED_AT));
+    let out = world.reconcile().await;
+    assert_eq!(out.result.expect("cleanup"), Action::await_change());
+    assert!(
+        gateway_ids(&world).is_empty(),
+        "the unrecorded successor is found by name and deleted: {:?}",
+        gateway_ids(&world)
+    );
+}
+
+#[tokio::test]
+async fn a_new_request_during_the_overlap_ends_the_earlier_window_first() {
+    let world = World::new(with_rotation("r1", "5m"));
+    rotated(&world).await.1.result.expect("reconcile");
+    let second = world.gateway.api_key_of("app-2").expect("key");
+    world.edit(|o| o["spec"]["rotation"]["requestId"] = json!("r3"));
+    let out = world.reconcile().await;
+    out.result.expect("reconcile");
+    assert_eq!(
+        world.gateway.writes()[2..],
+        ["delete_application app-1", "create_application Checkout"]
+    );
+    assert_eq!(gateway_ids(&world), vec!["app-2", "app-3"]);
+    let status = world.app()["status"].clone();
+    assert_eq!(status["gatewayApplicationId"], "app-3");
+    assert_eq!(status["rotation"]["previousGatewayApplicationId"], "app-2");
+    assert_eq!(status["rotation"]["lastRequestId"], "r3");
+    assert_eq!(status["rotation"]["phase"], "Overlapping");
+    let secret = world.secret();
+    assert_eq!(secret_keys(&secret), vec!["apiKey", "previousApiKey"]);
+    assert_eq!(
+        secret_value(&secret, "previousApiKey"),
+        Some(second.clone())
+    );
+    assert_eq!(
+        secret_value(&secret, "apiKey"),
+        world.gateway.api_key_of("app-3")
+    );
+    assert!(world.gateway.accepts_api_key(&second));
+    assert_eq!(
+        event_reasons(&out.calls),
+        vec![
+            "PreviousCredentialRemoved",
+            "ApiKeyRotated",
+            "CredentialsWritten"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_lagging_cache_does_not_carry_out_a_request_twice() {
+    // The watch cache may still show the status from before a rotation when the next
+    // reconcile starts: the request must be judged against the status written last.
+    let world = World::new(with_rotation("r1", "5m"));
+    world.created().await;
+    world.edit(|o| {
+        o["metadata"]["generation"] = json!(2);
+        o["spec"]["rotation"]["requestId"] = json!("r2");
+    });
+    let stale = world.app();
+    let lab = world.lab();
+    lab.reconcile().await.0.expect("reconcile");
+    assert_eq!(world.app()["status"]["gatewayApplicationId"], "app-2");
+    let mut lagging = stale.clone();
+    lagging["metadata"]["resourceVersion"] = world.app()["metadata"]["resourceVersion"].clone();
+    world.kube.put(&app_path(), lagging);
+    lab.reconcile().await.0.expect("reconcile");
+    lab.finish().await;
+    assert_eq!(
+        gateway_ids(&world),
+        vec!["app-1", "app-2"],
+        "one successor per request"
     );
 }
 

@@ -456,7 +456,7 @@ async fn delete_revokes_reads_back_then_removes_the_finalizer() {
     assert_eq!(
         writes(&out.calls),
         vec![format!("PATCH {}", sub_path())],
-        "only the finalizer: no read of the Api or Application, no status write"
+        "only the finalizer: no status write"
     );
     let patch = out
         .calls
@@ -479,9 +479,11 @@ async fn delete_revokes_reads_back_then_removes_the_finalizer() {
             .collect::<Vec<_>>(),
         vec![
             format!("GET {}", sub_path().rsplit_once('/').expect("collection").0),
+            format!("GET {}", app_path()),
             format!("PATCH {}", sub_path())
         ],
-        "a look for another Subscription granting the same access, then the finalizer"
+        "a look for another Subscription granting the same access, one at the Application \
+         (a rotation may hold the access on a second gateway application), then the finalizer"
     );
 }
 
@@ -589,4 +591,93 @@ async fn deleting_a_duplicate_subscription_keeps_the_access_of_the_other() {
         world.gateway.is_associated(&world.app_id, GW_API_ID),
         "Subscription checkout-payments-2 still grants the access"
     );
+}
+
+/// The Application after a rotation: `successor` holds the current credential, `predecessor`
+/// the previous one until the overlap window ends.
+fn rotated_app(successor: &str, predecessor: &str) -> Value {
+    let mut app = app_object(Some(successor));
+    app["status"]["rotation"] = json!({
+        "lastRequestId": "r2", "phase": "Overlapping",
+        "overlapEndsAt": "2099-01-01T00:00:00Z", "previousGatewayApplicationId": predecessor
+    });
+    app
+}
+
+#[tokio::test]
+async fn after_a_rotation_the_access_follows_the_successor_application() {
+    // The Application controller copies the API links to the successor when it registers
+    // it; a Subscription granted in between (or a copy lost) is re-associated on the
+    // successor at the Subscription's next reconcile, which the Application's status change
+    // triggers, and the status records the successor.
+    let world = World::new(true, true);
+    world.active().await;
+    let successor = world.gateway.seed_application("Checkout", "the web shop");
+    world
+        .kube
+        .put(&app_path(), rotated_app(&successor, &world.app_id));
+    let out = world.reconcile().await;
+    assert_eq!(out.result.expect("reconcile"), Action::requeue(RESYNC));
+    assert!(world.gateway.is_associated(&successor, GW_API_ID));
+    assert!(
+        world.gateway.is_associated(&world.app_id, GW_API_ID),
+        "the predecessor keeps its access through the window (the old key still works)"
+    );
+    assert_eq!(
+        world.gateway.writes()[1..],
+        [format!("associate_api {successor} {GW_API_ID}")]
+    );
+    let status = world.sub()["status"].clone();
+    assert_eq!(status["gatewayApplicationId"], json!(successor));
+    assert_eq!(status["active"], true);
+    assert_eq!(event_reasons(&out.calls), vec!["AccessGranted"]);
+
+    // The links copied already: the id recorded changes, the gateway is not written.
+    let world = World::new(true, true);
+    world.active().await;
+    let successor = world.gateway.seed_application("Checkout", "the web shop");
+    world.gateway.seed_association(&successor, GW_API_ID);
+    world
+        .kube
+        .put(&app_path(), rotated_app(&successor, &world.app_id));
+    let writes_before = world.gateway.writes();
+    let out = world.reconcile().await;
+    out.result.expect("reconcile");
+    assert_eq!(world.gateway.writes(), writes_before, "no gateway write");
+    assert_eq!(
+        writes(&out.calls),
+        vec![format!("PATCH {}/status", sub_path())]
+    );
+    assert_eq!(
+        world.sub()["status"]["gatewayApplicationId"],
+        json!(successor)
+    );
+}
+
+#[tokio::test]
+async fn delete_during_a_rotation_revokes_the_access_on_both_gateway_applications() {
+    let world = World::new(true, true);
+    world.active().await;
+    let successor = world.gateway.seed_application("Checkout", "the web shop");
+    world.gateway.seed_association(&successor, GW_API_ID);
+    world
+        .kube
+        .put(&app_path(), rotated_app(&successor, &world.app_id));
+    // The Subscription has not seen the switch yet: its status records the predecessor.
+    world.edit(|o| o["metadata"]["deletionTimestamp"] = json!(DELETED_AT));
+    let out = world.reconcile().await;
+    assert_eq!(out.result.expect("cleanup"), Action::await_change());
+    assert!(!world.gateway.is_associated(&world.app_id, GW_API_ID));
+    assert!(!world.gateway.is_associated(&successor, GW_API_ID));
+    assert_eq!(
+        world.gateway_calls(),
+        vec![
+            format!("gw:dissociate_api {} {GW_API_ID}", world.app_id),
+            format!("gw:application_apis {}", world.app_id),
+            format!("gw:dissociate_api {successor} {GW_API_ID}"),
+            format!("gw:application_apis {successor}"),
+        ]
+    );
+    assert_eq!(world.sub()["metadata"]["finalizers"], json!([]));
+    assert_eq!(event_reasons(&out.calls), vec!["AccessRevoked"]);
 }

@@ -4,6 +4,13 @@
 //!
 //! A converged Application costs gateway reads only: no gateway write, no Secret write, no
 //! status write.
+//!
+//! Key rotation: webMethods keeps one API key and one OAuth client per application, and
+//! regenerating replaces it (the old one is refused at once). So a rotation registers a
+//! *successor* application on the gateway (same name, description, contacts and API links)
+//! whose fresh credential becomes the current one, while the application before it (the
+//! predecessor) keeps the previous credential valid until the overlap window ends; then the
+//! predecessor is deleted, which revokes that credential. See [`rotate`].
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -257,11 +264,31 @@ enum Failure {
     Client(String),
 }
 
-/// Registers or updates the application; returns it with its credentials.
+/// The gateway application named `name` whose id is not in `exclude`. With nothing to
+/// exclude it is the gateway's lookup by name; otherwise the list is filtered (during a
+/// rotation two applications carry the Application's name).
+async fn find_by_name(
+    gw: &dyn GatewayApi,
+    name: &str,
+    exclude: &[&str],
+) -> Result<Option<gateway::Application>, GatewayError> {
+    if exclude.is_empty() {
+        return gw.find_application(name).await;
+    }
+    Ok(gw
+        .list_applications()
+        .await?
+        .into_iter()
+        .find(|a| a.name == name && !exclude.contains(&a.id.as_str())))
+}
+
+/// Registers or updates the application; returns it with its credentials. `predecessor`
+/// (the application retiring after a rotation) is never taken for it.
 async fn sync_gateway(
     gw: &dyn GatewayApi,
     app: &crds::Application,
     known_id: Option<&str>,
+    predecessor: Option<&str>,
     events: &mut Vec<K8sEvent>,
 ) -> Result<(gateway::Application, Option<ApplicationCredentials>), GatewayError> {
     let desired = desired_spec(app);
@@ -274,7 +301,7 @@ async fn sync_gateway(
         None => None,
     };
     if actual.is_none()
-        && let Some(found) = gw.find_application(&desired.name).await?
+        && let Some(found) = find_by_name(gw, &desired.name, predecessor.as_slice()).await?
     {
         actual = Some(gw.get_application(&found.id).await?);
     }
@@ -291,33 +318,64 @@ async fn sync_gateway(
             ));
             created
         }
-        Some(a) if differs(&desired, &a) => {
-            let mut updated = gw.update_application(&a.id, &desired).await?;
-            if updated.access_tokens.is_none() {
-                updated.access_tokens = a.access_tokens.clone();
-            }
-            updated
-        }
-        Some(a) => a,
+        Some(a) => aligned(gw, &desired, a).await?,
     };
-    let mut credentials = app_gw.access_tokens.clone();
-    let needs_oauth = app.spec.credential_type == CredentialType::Oauth2
-        && credentials
-            .as_ref()
-            .is_none_or(|c| c.client_id.is_none() || c.client_secret.is_none());
-    let needs_key = app.spec.credential_type == CredentialType::ApiKey
-        && credentials
-            .as_ref()
-            .is_none_or(|c| c.api_access_key.is_none());
-    if needs_oauth || needs_key {
-        let kind = if needs_oauth {
-            CredentialKind::OAuth
-        } else {
-            CredentialKind::ApiKey
-        };
-        credentials = Some(gw.regenerate_credentials(&app_gw.id, kind).await?);
-    }
+    let credentials = ensure_credentials(
+        gw,
+        &app_gw.id,
+        app.spec.credential_type,
+        app_gw.access_tokens.clone(),
+    )
+    .await?;
     Ok((app_gw, credentials))
+}
+
+/// `actual` updated to `desired` when they differ (the tokens read are kept: the answer of
+/// an update does not carry them).
+async fn aligned(
+    gw: &dyn GatewayApi,
+    desired: &gateway::ApplicationSpec,
+    actual: gateway::Application,
+) -> Result<gateway::Application, GatewayError> {
+    if !differs(desired, &actual) {
+        return Ok(actual);
+    }
+    let mut updated = gw.update_application(&actual.id, desired).await?;
+    if updated.access_tokens.is_none() {
+        updated.access_tokens = actual.access_tokens;
+    }
+    Ok(updated)
+}
+
+/// `credentials` of application `id`, with the credential of type `kind` issued when it is
+/// missing (an application is created with an API key only).
+async fn ensure_credentials(
+    gw: &dyn GatewayApi,
+    id: &str,
+    kind: CredentialType,
+    credentials: Option<ApplicationCredentials>,
+) -> Result<Option<ApplicationCredentials>, GatewayError> {
+    let needs = match kind {
+        CredentialType::Oauth2 => credentials
+            .as_ref()
+            .is_none_or(|c| c.client_id.is_none() || c.client_secret.is_none()),
+        CredentialType::ApiKey => credentials
+            .as_ref()
+            .is_none_or(|c| c.api_access_key.is_none()),
+    };
+    if !needs {
+        return Ok(credentials);
+    }
+    Ok(Some(
+        gw.regenerate_credentials(id, credential_kind(kind)).await?,
+    ))
+}
+
+fn credential_kind(kind: CredentialType) -> CredentialKind {
+    match kind {
+        CredentialType::Oauth2 => CredentialKind::OAuth,
+        CredentialType::ApiKey => CredentialKind::ApiKey,
+    }
 }
 
 async fn apply(
@@ -361,6 +419,7 @@ async fn apply(
             gw.api.as_ref(),
             app,
             current.gateway_application_id.as_deref(),
+            retiring(&current),
             &mut events,
         )
         .await
@@ -492,8 +551,8 @@ const KIND: &str = "Application";
 const MAX_EVENTS_PER_CHANGE: usize = 6;
 
 /// `application.created` when the gateway got a new application (first registration, or a
-/// re-registration after it was deleted by hand); `api-key-rotated` and its audit record when
-/// a rotation request was carried out.
+/// re-registration after it was deleted by hand; not the successor a rotation registers);
+/// `api-key-rotated` and its audit record when a rotation request was carried out.
 fn application_facts(
     obj: &DynamicObject,
     app: &crds::Application,
@@ -503,8 +562,13 @@ fn application_facts(
 ) -> Vec<Fact> {
     let actor = emit::actor(obj);
     let mut facts = Vec::new();
+    let rotated_from = status
+        .rotation
+        .as_ref()
+        .and_then(|r| r.previous_gateway_application_id.as_ref());
     if let Some(id) = &status.gateway_application_id
         && current.gateway_application_id.as_ref() != Some(id)
+        && rotated_from.is_none_or(|p| current.gateway_application_id.as_ref() != Some(p))
     {
         facts.push(
             Fact::new(
@@ -543,9 +607,10 @@ fn application_facts(
                 EventData::ApiKeyRotated(ApiKeyRotated {
                     environment: app.spec.environment,
                     credentials_secret: secret_name.to_string(),
-                    // The gateway replaces the credential: the old one no longer works there;
-                    // the Secret keeps it through the overlap window for consumers to roll.
-                    previous_key_revoked: true,
+                    // The previous credential stays valid on the gateway (held by the
+                    // predecessor application) and in the Secret until the overlap window
+                    // ends (at least a minute away); then the predecessor is deleted.
+                    previous_key_revoked: false,
                     trigger: "spec".into(),
                 }),
                 format!("rotation/{request}"),
@@ -568,12 +633,38 @@ fn application_facts(
 }
 
 /// Keys of the previous credential kept in the Secret during a rotation's overlap window.
-pub const PREVIOUS_KEYS: [&str; 2] = ["previousApiKey", "previousClientSecret"];
+pub const PREVIOUS_KEYS: [&str; 3] = ["previousApiKey", "previousClientId", "previousClientSecret"];
 
-/// Handles `spec.rotation`: a new request regenerates the credential and keeps the previous
-/// one in the Secret (`previousApiKey` / `previousClientSecret`) until the overlap ends; then
-/// it is dropped (phase `Completed`). Returns the Secret's data and the hash of the current
-/// credential.
+/// The Secret key holding the previous value of credential key `key`.
+fn previous_key(key: &str) -> Option<&'static str> {
+    match key {
+        "apiKey" => Some(PREVIOUS_KEYS[0]),
+        "clientId" => Some(PREVIOUS_KEYS[1]),
+        "clientSecret" => Some(PREVIOUS_KEYS[2]),
+        _ => None,
+    }
+}
+
+/// The predecessor application still holding the previous credential, while a rotation's
+/// overlap window is open.
+fn retiring(status: &ApplicationStatus) -> Option<&str> {
+    status
+        .rotation
+        .as_ref()
+        .filter(|r| r.phase == RotationPhase::Overlapping)
+        .and_then(|r| r.previous_gateway_application_id.as_deref())
+}
+
+/// Handles `spec.rotation`; returns the Secret's data and the hash of the current credential.
+///
+/// A new request registers a successor application ([`successor`]) and switches to it:
+/// `status.gatewayApplicationId` becomes the successor, the Secret's current keys its fresh
+/// credential, and the previous credential (read from the gateway: `previousApiKey`, or
+/// `previousClientId` + `previousClientSecret`) stays both in the Secret and valid on the
+/// gateway, held by the predecessor (`status.rotation.previousGatewayApplicationId`), until
+/// `overlapEndsAt`. Then [`end_overlap`] deletes the predecessor (revoking the previous
+/// credential) and the previous keys leave the Secret (phase `Completed`). A request arriving
+/// during a window ends that window first: the Secret keeps one previous credential.
 #[allow(clippy::too_many_arguments)]
 async fn rotate(
     gw: &dyn GatewayApi,
@@ -596,67 +687,58 @@ async fn rotate(
         .filter(|(k, _)| PREVIOUS_KEYS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    if let Some(request) = app.pending_rotation() {
-        let overlap = app
-            .spec
-            .rotation
-            .as_ref()
-            .map(|r| r.overlap.as_secs())
-            .unwrap_or(0);
+    // Against the status last written, not the watch cache's copy: a lagging cache must not
+    // carry out a request twice.
+    if let Some(request) = app.pending_rotation_in(Some(status)).map(str::to_string) {
+        end_overlap(gw, status, events).await?;
         if existing.is_none() {
             // A new Application: its first credential is the requested one.
             status.rotation = Some(RotationStatus {
-                last_request_id: Some(request.to_string()),
+                last_request_id: Some(request),
                 overlap_ends_at: None,
                 phase: RotationPhase::Completed,
+                previous_gateway_application_id: None,
             });
         } else {
-            let regenerated = gw
-                .regenerate_credentials(
-                    app_id,
-                    if kind == CredentialType::Oauth2 {
-                        CredentialKind::OAuth
-                    } else {
-                        CredentialKind::ApiKey
-                    },
-                )
-                .await?;
-            let (current_key, previous_key) = match kind {
-                CredentialType::ApiKey => ("apiKey", "previousApiKey"),
-                CredentialType::Oauth2 => ("clientSecret", "previousClientSecret"),
-            };
-            previous.clear();
-            if let Some(old) = existing_data.get(current_key) {
-                previous.insert(previous_key.to_string(), old.clone());
-            }
-            current = secret_data(&regenerated, kind);
+            let overlap = app
+                .spec
+                .rotation
+                .as_ref()
+                .map(|r| r.overlap.as_secs())
+                .unwrap_or(0);
+            let (successor, fresh) = successor(gw, app, app_id).await?;
+            previous = current
+                .iter()
+                .filter_map(|(k, v)| previous_key(k).map(|p| (p.to_string(), v.clone())))
+                .collect();
+            current = secret_data(&fresh, kind);
             let ends =
                 now + chrono::Duration::seconds(i64::try_from(overlap).unwrap_or(i64::MAX / 2));
+            status.gateway_application_id = Some(successor.id.clone());
             status.rotation = Some(RotationStatus {
-                last_request_id: Some(request.to_string()),
+                last_request_id: Some(request.clone()),
                 overlap_ends_at: Some(crds::to_time(ends)),
                 phase: RotationPhase::Overlapping,
+                previous_gateway_application_id: Some(app_id.to_string()),
             });
             events.push(K8sEvent::normal(
                 "ApiKeyRotated",
                 "Rotate",
-                format!("credential rotated (request {request}); the previous one stays in the Secret until {}", ends.to_rfc3339()),
+                format!(
+                    "credential rotated (request {request}): the new one belongs to gateway application {}; the previous one stays valid on application {app_id} and in the Secret until {}",
+                    successor.id,
+                    ends.to_rfc3339()
+                ),
             ));
         }
     }
-    if let Some(r) = status.rotation.as_mut()
-        && r.phase == RotationPhase::Overlapping
-        && r.overlap_ends_at
-            .as_ref()
-            .is_none_or(|t| crds::from_time(t) <= now)
-    {
-        previous.clear();
-        r.phase = RotationPhase::Completed;
-        events.push(K8sEvent::normal(
-            "PreviousCredentialRemoved",
-            "Rotate",
-            "the overlap window ended: the previous credential is removed from the Secret",
-        ));
+    if status.rotation.as_ref().is_some_and(|r| {
+        r.phase == RotationPhase::Overlapping
+            && r.overlap_ends_at
+                .as_ref()
+                .is_none_or(|t| crds::from_time(t) <= now)
+    }) {
+        end_overlap(gw, status, events).await?;
     }
     if status
         .rotation
@@ -668,6 +750,85 @@ async fn rotate(
     let hash = credentials_hash(&current);
     current.extend(previous);
     Ok((current, hash))
+}
+
+/// The successor application of a rotation away from application `predecessor`, with its
+/// credential.
+///
+/// Idempotent, so an interrupted rotation leaves no orphan: the successor is recorded in
+/// the status only after it is registered, linked and holds its credential, and a crash or a
+/// failed step in between leaves it unrecorded. So it is looked up before one is created:
+/// while the request is pending, a gateway application carrying the Application's name
+/// that is not the predecessor can only be a successor an earlier attempt registered (the
+/// retiring application of an earlier window is deleted before this runs). It is adopted,
+/// aligned, linked and completed like a new one. The API links are copied by replacing
+/// the successor's list with the predecessor's (a no-op when equal), and a credential is
+/// issued only when it has none yet.
+async fn successor(
+    gw: &dyn GatewayApi,
+    app: &crds::Application,
+    predecessor: &str,
+) -> Result<(gateway::Application, ApplicationCredentials), GatewayError> {
+    let desired = desired_spec(app);
+    let successor = match find_by_name(gw, &desired.name, &[predecessor]).await? {
+        Some(found) => aligned(gw, &desired, gw.get_application(&found.id).await?).await?,
+        None => gw.create_application(&desired).await?,
+    };
+    let apis = gw.application_apis(predecessor).await?;
+    gw.set_application_apis(&successor.id, &apis).await?;
+    let credentials = ensure_credentials(
+        gw,
+        &successor.id,
+        app.spec.credential_type,
+        successor.access_tokens.clone(),
+    )
+    .await?
+    .unwrap_or_default();
+    Ok((successor, credentials))
+}
+
+/// Ends an open overlap window: deletes the predecessor application from the gateway, which
+/// revokes the previous credential (a 404 counts as done), and completes the rotation. The
+/// caller drops the previous keys from the Secret.
+async fn end_overlap(
+    gw: &dyn GatewayApi,
+    status: &mut ApplicationStatus,
+    events: &mut Vec<K8sEvent>,
+) -> Result<(), GatewayError> {
+    let current = status.gateway_application_id.clone();
+    let Some(rotation) = status
+        .rotation
+        .as_mut()
+        .filter(|r| r.phase == RotationPhase::Overlapping)
+    else {
+        return Ok(());
+    };
+    let retired = rotation
+        .previous_gateway_application_id
+        .clone()
+        // Never the application holding the current credential.
+        .filter(|p| current.as_ref() != Some(p));
+    if let Some(predecessor) = &retired {
+        match gw.delete_application(predecessor).await {
+            Ok(_) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    rotation.previous_gateway_application_id = None;
+    rotation.phase = RotationPhase::Completed;
+    events.push(K8sEvent::normal(
+        "PreviousCredentialRemoved",
+        "Rotate",
+        match retired {
+            Some(p) => format!(
+                "the overlap window ended: the previous credential is revoked (gateway application {p} deleted) and removed from the Secret"
+            ),
+            None => "the overlap window ended: the previous credential is removed from the Secret"
+                .to_string(),
+        },
+    ));
+    Ok(())
 }
 
 async fn read_secret(
@@ -690,12 +851,13 @@ async fn read_secret(
 }
 
 /// The keys the operator manages in a credentials Secret.
-const MANAGED_KEYS: [&str; 5] = [
+const MANAGED_KEYS: [&str; 6] = [
     "apiKey",
     "clientId",
     "clientSecret",
     PREVIOUS_KEYS[0],
     PREVIOUS_KEYS[1],
+    PREVIOUS_KEYS[2],
 ];
 
 /// Whether `stored` holds `data` on the keys the operator manages (keys another manager
@@ -833,19 +995,49 @@ async fn cleanup(obj: &DynamicObject, actx: &AppContext) -> Result<Action, Error
         name: name.clone(),
         source: Box::new(e),
     };
-    let mut id = status.gateway_application_id.clone();
-    if id.is_none()
-        && let Some(app) = &app
-    {
-        id = gw
-            .api
-            .find_application(&app.spec.display_name)
-            .await
-            .map_err(err)?
-            .map(|a| a.id);
+    // The current application and, during a rotation's overlap window, the predecessor
+    // holding the previous credential: both go, none is left behind on the gateway.
+    let mut ids: Vec<String> = status
+        .gateway_application_id
+        .iter()
+        .chain(status.rotation.iter().filter_map(|r| {
+            r.previous_gateway_application_id
+                .as_ref()
+                .filter(|_| r.phase == RotationPhase::Overlapping)
+        }))
+        .cloned()
+        .collect();
+    ids.dedup();
+    if let Some(app) = &app {
+        if status.gateway_application_id.is_none() {
+            ids.extend(
+                gw.api
+                    .find_application(&app.spec.display_name)
+                    .await
+                    .map_err(err)?
+                    .map(|a| a.id),
+            );
+        }
+        // A rotation interrupted before it recorded its successor (see `successor`) may have
+        // left one on the gateway: while the request is pending, the applications carrying
+        // the Application's name that the status does not know are such successors.
+        if status.gateway_application_id.is_some()
+            && app.pending_rotation_in(Some(&status)).is_some()
+        {
+            let unknown: Vec<String> = gw
+                .api
+                .list_applications()
+                .await
+                .map_err(err)?
+                .into_iter()
+                .filter(|a| a.name == app.spec.display_name && !ids.contains(&a.id))
+                .map(|a| a.id)
+                .collect();
+            ids.extend(unknown);
+        }
     }
-    if let Some(id) = id {
-        match gw.api.delete_application(&id).await {
+    for id in &ids {
+        match gw.api.delete_application(id).await {
             Ok(_) => {}
             Err(e) if e.is_not_found() => {}
             Err(e) => return Err(err(e)),
@@ -926,5 +1118,88 @@ mod tests {
         assert!(!h.contains("k-1"));
         assert_eq!(h, credentials_hash(&key.clone()));
         assert_ne!(h, credentials_hash(&oauth));
+    }
+
+    fn checkout() -> (DynamicObject, crds::Application) {
+        let value = serde_json::json!({
+            "apiVersion": crds::API_VERSION, "kind": "Application",
+            "metadata": {"name": "checkout", "namespace": "tenant", "uid": "u-1", "generation": 2},
+            "spec": {"displayName": "Checkout", "description": "web", "environment": "dev",
+                     "rotation": {"requestId": "r2", "overlap": "5m"}}
+        });
+        let obj: DynamicObject = serde_json::from_value(value.clone()).expect("a DynamicObject");
+        let app: crds::Application = serde_json::from_value(value).expect("an Application");
+        (obj, app)
+    }
+
+    fn status(id: &str, rotation: Option<RotationStatus>) -> ApplicationStatus {
+        ApplicationStatus {
+            gateway_application_id: Some(id.into()),
+            rotation,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_rotation_to_a_successor_is_a_rotation_not_a_new_application() {
+        let (obj, app) = checkout();
+        let before = status(
+            "app-1",
+            Some(RotationStatus {
+                last_request_id: Some("r1".into()),
+                overlap_ends_at: None,
+                phase: RotationPhase::Completed,
+                previous_gateway_application_id: None,
+            }),
+        );
+        let after = status(
+            "app-2",
+            Some(RotationStatus {
+                last_request_id: Some("r2".into()),
+                overlap_ends_at: Some(crds::to_time(Utc::now())),
+                phase: RotationPhase::Overlapping,
+                previous_gateway_application_id: Some("app-1".into()),
+            }),
+        );
+        let facts = application_facts(&obj, &app, &before, &after, "checkout-credentials");
+        assert!(
+            !facts
+                .iter()
+                .any(|f| matches!(f.data, EventData::ApplicationCreated(_))),
+            "the successor is no new application"
+        );
+        let rotated: Vec<&ApiKeyRotated> = facts
+            .iter()
+            .filter_map(|f| match &f.data {
+                EventData::ApiKeyRotated(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(rotated.len(), 1);
+        assert!(
+            !rotated[0].previous_key_revoked,
+            "the previous key stays valid through the overlap window"
+        );
+        assert_eq!(rotated[0].credentials_secret, "checkout-credentials");
+
+        // A re-registration (the application was deleted by hand) is a new application.
+        let lost = status("app-3", after.rotation.clone());
+        let facts = application_facts(&obj, &app, &after, &lost, "checkout-credentials");
+        assert!(
+            facts
+                .iter()
+                .any(|f| matches!(f.data, EventData::ApplicationCreated(_)))
+        );
+    }
+
+    #[test]
+    fn previous_keys_name_the_whole_previous_credential() {
+        assert_eq!(previous_key("apiKey"), Some("previousApiKey"));
+        assert_eq!(previous_key("clientId"), Some("previousClientId"));
+        assert_eq!(previous_key("clientSecret"), Some("previousClientSecret"));
+        assert_eq!(previous_key("note"), None);
+        for k in PREVIOUS_KEYS {
+            assert!(MANAGED_KEYS.contains(&k), "{k} is managed");
+        }
     }
 }

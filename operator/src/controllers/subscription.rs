@@ -2,11 +2,19 @@
 //! environment, and says why not when it cannot (Api not deployed there yet, Application
 //! missing, gateway refused). Reacts when the Api or Application it names appears or changes.
 //! Deleting it revokes the access and reads the gateway back before the finalizer goes.
+//!
+//! The gateway application id is read from the Application's status at every reconcile: a
+//! key rotation switches the Application to a successor gateway application (its status
+//! changes, which triggers a reconcile here), so the access is then granted on the
+//! successor and the status records it. During the rotation's overlap window the
+//! predecessor keeps its links (the previous credential still works); revoking a
+//! Subscription then removes the access from both.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use crds::application::RotationPhase;
 use crds::conditions::{self, reasons, types};
 use crds::subscription::SubscriptionStatus;
 use kube::ResourceExt;
@@ -61,6 +69,12 @@ pub enum Error {
         "failed to list the Subscriptions beside Subscription {name} before revoking it: {source}"
     )]
     ListSiblings { name: String, source: kube::Error },
+    #[error("failed to read Application {application} to revoke Subscription {name}: {source}")]
+    ReadApplication {
+        name: String,
+        application: String,
+        source: kube::Error,
+    },
     #[error("failed to add the finalizer to Subscription {name}: {source}")]
     AddFinalizer { name: String, source: kube::Error },
     #[error("failed to run the finalizer of Subscription {name}: {source}")]
@@ -81,6 +95,7 @@ impl Error {
             Error::EventsOwed { .. } => "events_owed",
             Error::AddFinalizer { .. } => "add_finalizer_failed",
             Error::ListSiblings { .. } => "list_failed",
+            Error::ReadApplication { .. } => "read_application_failed",
             Error::Finalizer { source, .. } => match source.as_ref() {
                 finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e) => {
                     e.metric_label()
@@ -562,36 +577,73 @@ async fn cleanup(obj: &DynamicObject, sctx: &SubContext) -> Result<Action, Error
         tracing::info!(other = %other.name_any(), "another Subscription grants the same access: kept on the gateway");
         return finish_cleanup(obj, sctx, &status, &sub, env, false).await;
     }
+    let application_ids = applications_to_revoke(obj, sctx, &sub, application_id).await?;
     // An unknown application answers 400 (documented), a missing one 404: nothing to revoke.
     let gone = |e: &GatewayError| matches!(e.status(), Some(400 | 404));
-    match gw.api.dissociate_api(&application_id, &api_id).await {
-        Ok(_) => {}
-        Err(e) if gone(&e) => {}
-        Err(e) => {
-            return Err(Error::Cleanup {
-                name,
-                source: Box::new(e),
-            });
+    let failed = |e: GatewayError| Error::Cleanup {
+        name: name.clone(),
+        source: Box::new(e),
+    };
+    for application_id in application_ids {
+        match gw.api.dissociate_api(&application_id, &api_id).await {
+            Ok(_) => {}
+            Err(e) if gone(&e) => {}
+            Err(e) => return Err(failed(e)),
         }
-    }
-    match gw.api.application_apis(&application_id).await {
-        Ok(ids) if ids.contains(&api_id) => {
-            return Err(Error::StillSubscribed {
-                name,
-                api_id,
-                application_id,
-            });
-        }
-        Ok(_) => {}
-        Err(e) if gone(&e) => {}
-        Err(e) => {
-            return Err(Error::Cleanup {
-                name,
-                source: Box::new(e),
-            });
+        match gw.api.application_apis(&application_id).await {
+            Ok(ids) if ids.contains(&api_id) => {
+                return Err(Error::StillSubscribed {
+                    name,
+                    api_id,
+                    application_id,
+                });
+            }
+            Ok(_) => {}
+            Err(e) if gone(&e) => {}
+            Err(e) => return Err(failed(e)),
         }
     }
     finish_cleanup(obj, sctx, &status, &sub, env, true).await
+}
+
+/// The gateway applications a revocation must leave without the API: the one the status
+/// recorded, and, read from the Application now, its current one (a rotation may have
+/// switched it since) and, during a rotation's overlap window, the predecessor still holding
+/// the previous credential with the API links it had.
+async fn applications_to_revoke(
+    obj: &DynamicObject,
+    sctx: &SubContext,
+    sub: &crds::Subscription,
+    recorded: String,
+) -> Result<Vec<String>, Error> {
+    let apps: Api<crds::Application> = Api::namespaced(
+        sctx.ctx.client.clone(),
+        &obj.namespace().unwrap_or_default(),
+    );
+    let app = apps
+        .get_opt(&sub.spec.application_ref.name)
+        .await
+        .map_err(|source| Error::ReadApplication {
+            name: obj.name_any(),
+            application: sub.spec.application_ref.name.clone(),
+            source,
+        })?;
+    let mut ids = vec![recorded];
+    let status = app
+        .filter(|a| a.spec.environment == sub.spec.environment)
+        .and_then(|a| a.status);
+    if let Some(status) = status {
+        let retiring = status
+            .rotation
+            .filter(|r| r.phase == RotationPhase::Overlapping)
+            .and_then(|r| r.previous_gateway_application_id);
+        for id in status.gateway_application_id.into_iter().chain(retiring) {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    Ok(ids)
 }
 
 /// Whether `other` names the same Api, Application and environment as `sub`.

@@ -87,7 +87,8 @@ pub struct GwState {
 }
 
 /// A gateway with applications in memory, like webMethods: creating an application issues an
-/// API key; regenerating a credential replaces it (the old one stops working at once).
+/// API key; regenerating a credential replaces it (the old one stops working at once);
+/// deleting an application revokes its credentials and its API links.
 #[derive(Default, Clone)]
 pub struct FakeGateway {
     state: Arc<Mutex<GwState>>,
@@ -161,6 +162,18 @@ impl FakeGateway {
                 .as_ref()
                 .and_then(|t| t.api_access_key.as_ref())
                 .is_some_and(|k| k.expose() == key)
+        })
+    }
+
+    /// Whether the gateway accepts OAuth client `id` with `secret` now.
+    pub fn accepts_oauth_client(&self, id: &str, secret: &str) -> bool {
+        self.state().applications.iter().any(|a| {
+            a.access_tokens.as_ref().is_some_and(|t| {
+                t.client_id.as_deref() == Some(id)
+                    && t.client_secret
+                        .as_ref()
+                        .is_some_and(|s| s.expose() == secret)
+            })
         })
     }
 

@@ -771,8 +771,28 @@ async fn applications_get_a_secret_and_subscriptions_become_active() {
         "a converged Application, Subscription or Secret was rewritten"
     );
 
-    // Rotation: a new request id issues a new key; the previous one stays in the Secret for
-    // the overlap window (1m), then goes; the hash annotation follows.
+    // Rotation: a new request id issues a new key on a successor gateway application; the
+    // previous one stays valid on the gateway (its application, the predecessor, is kept)
+    // and in the Secret for the overlap window (1m), then the predecessor is deleted and the
+    // key leaves the Secret; the hash annotation follows.
+    let accepted_keys = || async {
+        let state = sim
+            .request("GET", "/_sim/state/dev", false)
+            .await
+            .expect("state")
+            .1;
+        state["applications"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| {
+                a["accessTokens"]["apiAccessKey_credentials"]["apiAccessKey"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect::<Vec<String>>()
+    };
     apps.patch(
         "checkout",
         &PatchParams::apply("apim-e2e").force(),
@@ -811,20 +831,6 @@ async fn applications_get_a_secret_and_subscriptions_become_active() {
         Some(&hash),
         "the hash annotation changes"
     );
-    let state = sim
-        .request("GET", "/_sim/state/dev", false)
-        .await
-        .expect("state")
-        .1;
-    let sim_app = state["applications"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["id"] == gw_app_id.as_str()))
-        .cloned()
-        .expect("app");
-    assert_eq!(
-        sim_app["accessTokens"]["apiAccessKey_credentials"]["apiAccessKey"].as_str(),
-        Some(new_key.as_str())
-    );
     let app = apps.get("checkout").await.expect("app");
     let rotation = app
         .status
@@ -835,6 +841,59 @@ async fn applications_get_a_secret_and_subscriptions_become_active() {
         rotation.phase,
         crds::application::RotationPhase::Overlapping
     );
+    assert_eq!(
+        rotation.previous_gateway_application_id.as_deref(),
+        Some(gw_app_id.as_str()),
+        "the application before the rotation holds the previous key"
+    );
+    let successor_id = app
+        .status
+        .as_ref()
+        .and_then(|s| s.gateway_application_id.clone())
+        .expect("the successor's id");
+    assert_ne!(successor_id, gw_app_id);
+    let state = sim
+        .request("GET", "/_sim/state/dev", false)
+        .await
+        .expect("state")
+        .1;
+    let key_of = |id: &str| {
+        state["applications"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["id"] == id))
+            .and_then(|x| x["accessTokens"]["apiAccessKey_credentials"]["apiAccessKey"].as_str())
+            .map(str::to_owned)
+    };
+    assert_eq!(key_of(&successor_id).as_deref(), Some(new_key.as_str()));
+    assert_eq!(
+        key_of(&gw_app_id).as_deref(),
+        Some(key.as_str()),
+        "the predecessor keeps the previous key"
+    );
+    let accepted = accepted_keys().await;
+    assert!(
+        accepted.contains(&key),
+        "the previous key is still accepted by the gateway during the overlap"
+    );
+    assert!(accepted.contains(&new_key));
+    // The access follows the successor: its links were copied, and the Subscription
+    // records it.
+    wait::until(
+        Duration::from_secs(30),
+        "the Subscription to follow the successor application",
+        || async {
+            let s = subs.get("checkout-payments").await.ok()?.status?;
+            let state = sim.request("GET", "/_sim/state/dev", false).await?.1;
+            let linked = state["associations"].as_array()?.iter().any(|a| {
+                a["applicationId"] == successor_id.as_str() && a["apiId"] == api_id.as_str()
+            });
+            (s.active
+                && s.gateway_application_id.as_deref() == Some(successor_id.as_str())
+                && linked)
+                .then_some(())
+        },
+    )
+    .await;
     assert_eq!(
         app.status.as_ref().and_then(|s| s.credentials_hash.clone()),
         new_hash
@@ -857,6 +916,23 @@ async fn applications_get_a_secret_and_subscriptions_become_active() {
         },
     )
     .await;
+    let accepted = accepted_keys().await;
+    assert!(
+        !accepted.contains(&key),
+        "the previous key is refused once the window ended"
+    );
+    assert!(accepted.contains(&new_key), "the new key is accepted");
+    let state = sim
+        .request("GET", "/_sim/state/dev", false)
+        .await
+        .expect("state")
+        .1;
+    assert!(
+        !state["applications"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x["id"] == gw_app_id.as_str())),
+        "the predecessor is deleted from the gateway"
+    );
 
     // Deleting the Subscription revokes the access; deleting the Application removes it.
     subs.delete("checkout-payments", &DeleteParams::default())
