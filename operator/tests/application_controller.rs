@@ -300,8 +300,19 @@ async fn create_registers_the_application_and_writes_its_credentials_into_an_own
         "registered on gateway dev; credentials in Secret checkout-credentials"
     );
     assert_eq!(state_of(&status, "Degraded").0, "False");
-    let patch = &status_patches(&out.calls)[0].body;
-    assert_eq!(patch["kind"], "Application");
+    let status_patch = status_patches(&out.calls)[0];
+    assert!(
+        status_patch
+            .content_type
+            .starts_with("application/merge-patch+json"),
+        "a merge patch of the status: {}",
+        status_patch.content_type
+    );
+    let patch = &status_patch.body;
+    assert!(
+        patch["metadata"]["resourceVersion"].is_string(),
+        "conditioned on the resourceVersion read: {patch}"
+    );
     for (what, text) in [
         ("status", patch.to_string()),
         (

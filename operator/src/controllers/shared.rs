@@ -442,9 +442,17 @@ mod tests {
             },
         );
         let lagging = object("4", json!({"observedGeneration": 1, "revision": "r1"}));
-        assert_eq!(written.current(&lagging), ours, "the cache lags: our write stands in");
+        assert_eq!(
+            written.current(&lagging),
+            ours,
+            "the cache lags: our write stands in"
+        );
         written.observed(&Cached::new(lagging.clone()));
-        assert_eq!(written.current(&lagging), ours, "an older version evicts nothing");
+        assert_eq!(
+            written.current(&lagging),
+            ours,
+            "an older version evicts nothing"
+        );
 
         let caught_up = object("5", json!({"observedGeneration": 1, "revision": "r2"}));
         written.observed(&Cached::new(caught_up));
