@@ -112,6 +112,11 @@ pub struct Controllers {
     /// Requests to the API server allowed at once above `apiQps` (the window holds
     /// `apiBurst` requests per `apiBurst / apiQps` seconds).
     pub api_burst: u32,
+    /// Kubernetes Events written per second at most, once `eventBurst` are spent: Events are
+    /// informational, and a mass deployment must not delay status writes with as many Events.
+    pub event_qps: u32,
+    /// Kubernetes Events written at once before `eventQps` applies.
+    pub event_burst: u32,
 }
 
 impl Default for Controllers {
@@ -122,6 +127,8 @@ impl Default for Controllers {
             watch_namespace: None,
             api_qps: 500,
             api_burst: 1000,
+            event_qps: 50,
+            event_burst: 100,
         }
     }
 }
@@ -374,6 +381,12 @@ impl Config {
         if let Some(v) = env("APIM_API_QPS") {
             c.api_qps = parse("APIM_API_QPS", v)?;
         }
+        if let Some(v) = env("APIM_EVENT_QPS") {
+            c.event_qps = parse("APIM_EVENT_QPS", v)?;
+        }
+        if let Some(v) = env("APIM_EVENT_BURST") {
+            c.event_burst = parse("APIM_EVENT_BURST", v)?;
+        }
         if let Some(v) = env("APIM_API_BURST") {
             c.api_burst = parse("APIM_API_BURST", v)?;
         }
@@ -515,6 +528,11 @@ impl Config {
         if self.controllers.api_qps == 0 || self.controllers.api_burst == 0 {
             return Err(ConfigError::Invalid(
                 "controllers.apiQps and controllers.apiBurst must be at least 1".into(),
+            ));
+        }
+        if self.controllers.event_qps == 0 || self.controllers.event_burst == 0 {
+            return Err(ConfigError::Invalid(
+                "controllers.eventQps and controllers.eventBurst must be at least 1".into(),
             ));
         }
         if self.controllers.concurrency == 0 {

@@ -57,7 +57,11 @@ impl Context {
             instance: Some(instance),
         };
         Context {
-            k8s_events: EventQueue::new(client.clone(), reporter),
+            k8s_events: EventQueue::new(
+                client.clone(),
+                reporter,
+                super::k8s_events::Pace::new(settings.event_qps, settings.event_burst),
+            ),
             client,
             metrics,
             health,

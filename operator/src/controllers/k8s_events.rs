@@ -2,6 +2,9 @@
 //! bounded queue (as client-go's event broadcaster does): a reconcile never waits for them,
 //! and a burst of deployments does not compete with its own status writes for the API server.
 //! Events are informational; when the queue is full, an Event is dropped with a warning.
+//! They are paced by a token bucket (`controllers.eventQps`, `eventBurst`): an idle operator
+//! writes its Events at once, a mass deployment writes its status first and its Events
+//! behind.
 //!
 //! Each Event is created as it is (events.k8s.io/v1, as kube-runtime's `Recorder` writes
 //! them), without the Recorder's cache: that cache keeps every Event for six minutes to patch
@@ -10,6 +13,7 @@
 //! second deployment's Event would show the first one's revision and trace id.
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -75,19 +79,57 @@ struct Writer {
     reporter: Reporter,
 }
 
+/// A token bucket: `burst` at once, then `qps` a second. Each take reserves its slot, so
+/// concurrent takers are spaced out in the order they asked.
+#[derive(Debug)]
+pub struct Pace {
+    qps: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl Pace {
+    /// A full bucket.
+    pub fn new(qps: u32, burst: u32) -> Pace {
+        let burst = f64::from(burst.max(1));
+        Pace {
+            qps: f64::from(qps.max(1)),
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes one token at `now`; returns how long to wait before using it.
+    pub fn take(&mut self, now: Instant) -> Duration {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.qps;
+        self.tokens = (self.tokens + refill).min(self.burst);
+        self.at = now;
+        self.tokens -= 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.qps)
+        }
+    }
+}
+
 /// The queue and its workers (started on first use, inside the runtime).
 pub struct EventQueue {
     writer: Writer,
+    pace: std::sync::Arc<Mutex<Pace>>,
     tx: mpsc::Sender<Job>,
     rx: Mutex<Option<mpsc::Receiver<Job>>>,
 }
 
 impl EventQueue {
-    /// A queue writing with `client` as `reporter`.
-    pub fn new(client: kube::Client, reporter: Reporter) -> EventQueue {
+    /// A queue writing with `client` as `reporter`, paced by `pace`.
+    pub fn new(client: kube::Client, reporter: Reporter, pace: Pace) -> EventQueue {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         EventQueue {
             writer: Writer { client, reporter },
+            pace: std::sync::Arc::new(Mutex::new(pace)),
             tx,
             rx: Mutex::new(Some(rx)),
         }
@@ -117,11 +159,19 @@ impl EventQueue {
             return;
         };
         let writer = self.writer.clone();
+        let pace = self.pace.clone();
         tokio::spawn(async move {
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|j| (j, rx)) })
                 .for_each_concurrent(WORKERS, |job| {
                     let writer = writer.clone();
-                    async move { write(&writer, job.reference, job.event).await }
+                    let wait = pace
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take(Instant::now());
+                    async move {
+                        tokio::time::sleep(wait).await;
+                        write(&writer, job.reference, job.event).await
+                    }
                 })
                 .await;
         });
@@ -179,6 +229,30 @@ async fn write(writer: &Writer, reference: ObjectReference, e: K8sEvent) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pace_lets_a_burst_through_then_spaces_takes_out() {
+        let start = Instant::now();
+        let mut pace = Pace::new(50, 100);
+        for _ in 0..100 {
+            assert_eq!(pace.take(start), Duration::ZERO);
+        }
+        // The 101st waits one slot (20 ms at 50/s), the next two slots, and so on.
+        assert_eq!(pace.take(start), Duration::from_millis(20));
+        assert_eq!(pace.take(start), Duration::from_millis(40));
+        // A second later 50 tokens came back: the two reserved ones and 48 free.
+        let later = start + Duration::from_secs(1);
+        for _ in 0..48 {
+            assert_eq!(pace.take(later), Duration::ZERO);
+        }
+        assert_eq!(pace.take(later), Duration::from_millis(20));
+        // Idle long enough, the bucket is full again, never fuller.
+        let idle = later + Duration::from_secs(3600);
+        for _ in 0..100 {
+            assert_eq!(pace.take(idle), Duration::ZERO);
+        }
+        assert!(pace.take(idle) > Duration::ZERO);
+    }
 
     #[test]
     fn an_event_names_its_object_reporter_and_note() {
