@@ -347,6 +347,7 @@ async fn operator_run(
             Err(_) => return Err(BenchError::Timeout(format!("all {n} Apis to be Ready"))),
         };
     let peak = peak_rss_mib(pid).unwrap_or(0.0);
+    let events_at_ready = events_in(client, &op_ns).await;
     println!("reconcile-bench: N={n} concurrency={c}");
     match floor {
         Some(floor) => {
@@ -367,6 +368,19 @@ async fn operator_run(
     }
     println!(
         "  operator peak RSS (VmHWM):                       {peak:.1} MiB (targets < 64 MiB at 1,000, < 150 MiB at 10,000)"
+    );
+
+    // Kubernetes Events are paced behind the status writes (controllers.eventQps): say how
+    // many were written by all-Ready, and when the last one was.
+    let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
+    let mut events = events_at_ready;
+    while events < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        events = events_in(client, &op_ns).await;
+    }
+    println!(
+        "  Kubernetes Events: {events_at_ready} written by all-Ready, {events} after {:.1} s",
+        started.elapsed().as_secs_f64()
     );
 
     if let Some(body) = http_body(op_port, "/metrics").await {
@@ -408,6 +422,18 @@ async fn operator_run(
     drop(operator);
     drop(sim);
     Ok(())
+}
+
+/// How many Events namespace `ns` holds (one list of one item: the server counts the rest).
+async fn events_in(client: &Client, ns: &str) -> usize {
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), ns);
+    match events.list_metadata(&ListParams::default().limit(1)).await {
+        Ok(list) => {
+            let rest = list.metadata.remaining_item_count.unwrap_or(0);
+            list.items.len() + usize::try_from(rest).unwrap_or(0)
+        }
+        Err(_) => 0,
+    }
 }
 
 /// Metric families summed from the operator's `/metrics`.
