@@ -173,6 +173,9 @@ async fn a_new_application_gets_the_finalizer_before_anything_else() {
     let mut object = app_object();
     if let Some(meta) = object["metadata"].as_object_mut() {
         meta.remove("finalizers");
+        // The status write is conditioned on the resourceVersion: the one the finalizer patch
+        // gave the object, not the one read before it (that would be refused with 409).
+        meta.insert("resourceVersion".into(), json!("100"));
     }
     let world = World::new(object);
     let out = world.reconcile().await;

@@ -34,10 +34,7 @@ pub struct Cached {
 impl Cached {
     /// The cached form of `obj`.
     pub fn new(mut obj: DynamicObject) -> Cached {
-        obj.metadata.managed_fields = None;
-        if let Some(a) = obj.metadata.annotations.as_mut() {
-            a.remove(LAST_APPLIED);
-        }
+        slim(&mut obj);
         let body = match &obj.data {
             serde_json::Value::Null => "{}".to_string(),
             data => serde_json::to_string(data).unwrap_or_else(|_| "{}".to_string()),
@@ -67,6 +64,15 @@ impl Cached {
     /// The bytes this entry holds beyond its metadata (for tests and sizing).
     pub fn body_len(&self) -> usize {
         self.body.len()
+    }
+}
+
+/// Drops from an object what no reconcile reads and that can be as large as the object
+/// itself: `managedFields` and kubectl's last-applied copy of the whole object.
+pub fn slim(obj: &mut DynamicObject) {
+    obj.metadata.managed_fields = None;
+    if let Some(a) = obj.metadata.annotations.as_mut() {
+        a.remove(LAST_APPLIED);
     }
 }
 

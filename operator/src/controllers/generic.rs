@@ -128,8 +128,12 @@ async fn reconcile_inner<K: DeserializeOwned>(
         return Ok(Action::requeue(requeue));
     }
     let name = obj.name_any();
-    let old = status::apply_body(&kctx.resource, &current)["status"].take();
-    let new = status::apply_body(&kctx.resource, &status)["status"].take();
+    let old = obj
+        .data
+        .get("status")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let new = status::with_owned(&old, &status);
     if let Some(patch) = super::merge_patch::diff(&old, &new) {
         super::shared::patch_status(
             ctx,

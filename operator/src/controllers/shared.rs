@@ -72,9 +72,11 @@ pub fn retry_after_error(
 /// Entries older than [`WRITTEN_TTL`] are dropped (the cache has long caught up by then).
 pub struct WrittenStatus<S>(std::sync::Mutex<std::collections::HashMap<String, Written<S>>>);
 
-/// One status we wrote, the resourceVersion the write gave the object, and when.
+/// One status we wrote, as the API server stored it, the resourceVersion the write gave the
+/// object, and when.
 struct Written<S> {
     status: S,
+    stored: serde_json::Value,
     resource_version: Option<String>,
     at: Instant,
 }
@@ -118,9 +120,10 @@ where
 
     /// Writes `desired` as the status of `obj` when it differs from `current` (what
     /// [`current`](Self::current) returned), and returns whether it wrote. The write is a JSON
-    /// merge patch of the difference, conditioned on the resourceVersion `current` was read
-    /// at: a view gone stale fails with a conflict and is reconciled again, never applied
-    /// halfway over a status it did not know.
+    /// merge patch from the status as stored (on the cached object, or as our last write left
+    /// it) to `desired`, conditioned on the resourceVersion of that stored status: a view
+    /// gone stale fails with a conflict and is reconciled again, never applied halfway over a
+    /// status it did not know.
     pub async fn write(
         &self,
         ctx: &Context,
@@ -129,18 +132,25 @@ where
         current: &S,
         desired: &S,
     ) -> Result<bool, kube::Error> {
-        let old = serde_json::to_value(current).unwrap_or_default();
+        let (old, resource_version) = self
+            .entries()
+            .get(&key(obj))
+            .filter(|w| w.status == *current)
+            .map(|w| (w.stored.clone(), w.resource_version.clone()))
+            .unwrap_or_else(|| {
+                (
+                    obj.data
+                        .get("status")
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null),
+                    obj.metadata.resource_version.clone(),
+                )
+            });
         let new = serde_json::to_value(desired).unwrap_or_default();
         let Some(patch) = super::merge_patch::diff(&old, &new) else {
             return Ok(false);
         };
-        let resource_version = self
-            .entries()
-            .get(&key(obj))
-            .filter(|w| w.status == *current)
-            .map(|w| w.resource_version.clone())
-            .unwrap_or_else(|| obj.metadata.resource_version.clone());
-        let written = patch_status(ctx, ar, obj, resource_version, patch).await?;
+        let mut written = patch_status(ctx, ar, obj, resource_version, patch).await?;
         let mut entries = self.entries();
         if entries.len() >= 256 {
             entries.retain(|_, w| w.at.elapsed() <= WRITTEN_TTL);
@@ -149,6 +159,11 @@ where
             key(obj),
             Written {
                 status: desired.clone(),
+                stored: written
+                    .data
+                    .get_mut("status")
+                    .map(serde_json::Value::take)
+                    .unwrap_or(new),
                 resource_version: written.metadata.resource_version,
                 at: Instant::now(),
             },
@@ -256,10 +271,14 @@ where
         return apply(obj).await.map_err(FinalizerFailure::Apply);
     }
     if !has_finalizer {
-        add_finalizer(api, &obj)
+        // Go on with the object as the patch left it: its resourceVersion conditions the
+        // status write that follows.
+        let patched = add_finalizer(api, &obj)
             .await
             .map_err(FinalizerFailure::Add)?;
-        return apply(obj).await.map_err(FinalizerFailure::Apply);
+        return apply(std::sync::Arc::new(patched))
+            .await
+            .map_err(FinalizerFailure::Apply);
     }
     finalizer(api, crds::FINALIZER, obj, |event| async move {
         match event {
@@ -276,19 +295,21 @@ where
 pub async fn add_finalizer(
     api: &Api<DynamicObject>,
     obj: &DynamicObject,
-) -> Result<(), kube::Error> {
+) -> Result<DynamicObject, kube::Error> {
     let mut finalizers = obj.metadata.finalizers.clone().unwrap_or_default();
     finalizers.push(crds::FINALIZER.to_string());
     let patch = serde_json::json!({
         "metadata": {"resourceVersion": obj.metadata.resource_version, "finalizers": finalizers}
     });
-    api.patch(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(patch),
-    )
-    .await?;
-    Ok(())
+    let mut patched = api
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(patch),
+        )
+        .await?;
+    super::cache::slim(&mut patched);
+    Ok(patched)
 }
 
 /// Queues Kubernetes Events on `obj` (written in the background, never fatal).
@@ -437,6 +458,7 @@ mod tests {
             "n/a".into(),
             Written {
                 status: ours.clone(),
+                stored: serde_json::to_value(&ours).expect("json"),
                 resource_version: Some("5".into()),
                 at: Instant::now(),
             },

@@ -1,11 +1,10 @@
 //! The status the operator owns on every kind (`observedGeneration`, `conditions`):
-//! reading it back, computing the desired one (pure), and the server-side apply body.
+//! reading it back, computing the desired one (pure), and the stored status it makes.
 
 use chrono::{DateTime, Utc};
 use crds::PendingEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::DynamicObject;
-use kube::discovery::ApiResource;
 
 use super::acceptance::Acceptance;
 
@@ -93,8 +92,30 @@ pub fn desired(
     })
 }
 
-/// The server-side apply body of a status change.
-pub fn apply_body(ar: &ApiResource, status: &OwnedStatus) -> serde_json::Value {
+/// `stored` (a status as the API server holds it) with the fields the operator owns set as
+/// in `status`: other fields are left as they are.
+pub fn with_owned(stored: &serde_json::Value, status: &OwnedStatus) -> serde_json::Value {
+    let mut out = match stored {
+        serde_json::Value::Object(m) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    for owned in OWNED_FIELDS {
+        out.remove(owned);
+    }
+    out.extend(owned_fields(status));
+    serde_json::Value::Object(out)
+}
+
+/// The status fields the operator owns on every kind.
+const OWNED_FIELDS: [&str; 4] = [
+    "observedGeneration",
+    "conditions",
+    "pendingEvents",
+    "owedEvents",
+];
+
+/// The owned fields of `status`, as stored (empty and missing ones left out).
+fn owned_fields(status: &OwnedStatus) -> serde_json::Map<String, serde_json::Value> {
     let mut s = serde_json::Map::new();
     if let Some(g) = status.observed_generation {
         s.insert("observedGeneration".into(), g.into());
@@ -112,11 +133,7 @@ pub fn apply_body(ar: &ApiResource, status: &OwnedStatus) -> serde_json::Value {
     if let Some(owed) = status.owed_events {
         s.insert("owedEvents".into(), owed.into());
     }
-    serde_json::json!({
-        "apiVersion": ar.api_version,
-        "kind": ar.kind,
-        "status": s,
-    })
+    s
 }
 
 #[cfg(test)]
@@ -143,10 +160,23 @@ mod tests {
     }
 
     fn as_stored(obj: &DynamicObject, change: &StatusChange) -> DynamicObject {
-        let ar = ApiResource::erase::<crds::Api>(&());
         let mut stored = obj.clone();
-        stored.data["status"] = apply_body(&ar, &change.status)["status"].clone();
+        stored.data["status"] = with_owned(&obj.data["status"], &change.status);
         stored
+    }
+
+    #[test]
+    fn owned_fields_replace_their_stored_values_and_leave_the_others() {
+        let stored = serde_json::json!({"phase": "Pending", "owedEvents": 2,
+                                        "pendingEvents": [{"id": "x"}], "conditions": []});
+        let status = OwnedStatus {
+            observed_generation: Some(3),
+            ..OwnedStatus::default()
+        };
+        assert_eq!(
+            with_owned(&stored, &status),
+            serde_json::json!({"phase": "Pending", "observedGeneration": 3, "conditions": []})
+        );
     }
 
     #[test]
