@@ -125,6 +125,9 @@ pub(crate) struct Ctx<'p> {
     mtls: HashSet<String>,
     /// (pointer, reference) of local references whose target may have moved.
     pub refs_to_check: Vec<(String, String)>,
+    /// (from, to): subtrees the conversion moved, in source pointers, innermost first (a
+    /// schema is rewritten after its subschemas).
+    pub moved: Vec<(String, String)>,
 }
 
 impl Ctx<'_> {
@@ -257,6 +260,7 @@ pub(crate) fn convert_document(doc: &mut Value, plan: &Plan) -> Vec<Change> {
         path_items: Map::new(),
         mtls: HashSet::new(),
         refs_to_check: Vec::new(),
+        moved: Vec::new(),
     };
     let Value::Object(root) = doc else {
         return ctx.changes;
@@ -333,6 +337,10 @@ pub(crate) fn convert_document(doc: &mut Value, plan: &Plan) -> Vec<Change> {
             Some(LocalRef::Pointer(p)) => pointer::resolve(doc, &p).is_some(),
             _ => false,
         };
+        if !found && let Some(change) = follow_moves(doc, &at, &reference, &ctx.moved) {
+            ctx.changes.push(change);
+            continue;
+        }
         if !found {
             ctx.changes.push(Change {
                 pointer: at,
@@ -344,6 +352,52 @@ pub(crate) fn convert_document(doc: &mut Value, plan: &Plan) -> Vec<Change> {
         }
     }
     ctx.changes
+}
+
+/// `ptr` after the moves (each applied once, innermost first).
+fn relocated(ptr: &str, moved: &[(String, String)]) -> String {
+    let mut ptr = ptr.to_owned();
+    for (from, to) in moved {
+        if let Some(rest) = ptr.strip_prefix(from.as_str())
+            && (rest.is_empty() || rest.starts_with('/'))
+        {
+            ptr = format!("{to}{rest}");
+        }
+    }
+    ptr
+}
+
+/// Rewrites the reference at `at` (source pointer of a `$ref`) whose target the conversion
+/// moved, when the moves lead to it; the change to report, or `None` to leave it dangling.
+fn follow_moves(
+    doc: &mut Value,
+    at: &str,
+    reference: &str,
+    moved: &[(String, String)],
+) -> Option<Change> {
+    let Some(LocalRef::Pointer(target)) = pointer::parse_local(reference) else {
+        return None;
+    };
+    // Only plain references: a percent-encoded one would need encoding again.
+    if reference != format!("#{target}") {
+        return None;
+    }
+    let new_target = relocated(&target, moved);
+    pointer::resolve(doc, &new_target)?;
+    let site = relocated(at, moved);
+    let slot = doc.pointer_mut(&site)?;
+    if slot.as_str() != Some(reference) {
+        return None;
+    }
+    let new_reference = format!("#{new_target}");
+    *slot = Value::String(new_reference.clone());
+    Some(Change {
+        pointer: site,
+        kind: ChangeKind::RefSiblings,
+        message: format!(
+            "reference {reference:?} → {new_reference:?}: its target moved into `allOf`"
+        ),
+    })
 }
 
 fn info(ctx: &mut Ctx<'_>, v: &mut Value) {

@@ -900,13 +900,31 @@ fn ref_siblings(map: &mut Map<String, Value>, ctx: &mut Ctx<'_>) {
             rest.insert(key.clone(), v);
         }
     }
+    // Where things go, for the references into them: `$ref` to `allOf/0`, the branches of
+    // an existing `allOf` one place down, the other assertions into the last branch.
+    let at = |path: &[&str]| {
+        path.iter().fold(ctx.ptr.clone(), |ptr, token| {
+            crate::pointer::join(&ptr, token)
+        })
+    };
+    let mut moves = vec![(at(&["$ref"]), at(&["allOf", "0", "$ref"]))];
     let mut all_of = vec![json!({ "$ref": reference })];
     if let Some(Value::Array(existing)) = rest.remove("allOf") {
+        // Last first, so that no branch is moved twice.
+        for i in (0..existing.len()).rev() {
+            let (from, to) = (i.to_string(), (i + 1).to_string());
+            moves.push((at(&["allOf", &from]), at(&["allOf", &to])));
+        }
         all_of.extend(existing);
     }
     if !rest.is_empty() {
+        let last = all_of.len().to_string();
+        for key in rest.keys() {
+            moves.push((at(&[key]), at(&["allOf", &last, key])));
+        }
         all_of.push(Value::Object(rest));
     }
+    ctx.moved.extend(moves);
     map.insert("allOf".into(), Value::Array(all_of));
     let shown = siblings.join(", ");
     ctx.change_at(
