@@ -132,20 +132,7 @@ where
         current: &S,
         desired: &S,
     ) -> Result<bool, kube::Error> {
-        let (old, resource_version) = self
-            .entries()
-            .get(&key(obj))
-            .filter(|w| w.status == *current)
-            .map(|w| (w.stored.clone(), w.resource_version.clone()))
-            .unwrap_or_else(|| {
-                (
-                    obj.data
-                        .get("status")
-                        .cloned()
-                        .unwrap_or(serde_json::Value::Null),
-                    obj.metadata.resource_version.clone(),
-                )
-            });
+        let (old, resource_version) = self.base(obj, current);
         let new = serde_json::to_value(desired).unwrap_or_default();
         let Some(patch) = super::merge_patch::diff(&old, &new) else {
             return Ok(false);
@@ -169,6 +156,27 @@ where
             },
         );
         Ok(true)
+    }
+
+    /// The status a write of `obj` starts from, as stored, and the resourceVersion that goes
+    /// with it: our last write while the cached object does not show it yet (and `current` is
+    /// that write), else the cached object, which is then at least as recent as our write
+    /// (it may have changed since: deleted, relabelled).
+    fn base(&self, obj: &DynamicObject, current: &S) -> (serde_json::Value, Option<String>) {
+        let cached: S = stored_status(obj);
+        self.entries()
+            .get(&key(obj))
+            .filter(|w| w.status == *current && w.status != cached)
+            .map(|w| (w.stored.clone(), w.resource_version.clone()))
+            .unwrap_or_else(|| {
+                (
+                    obj.data
+                        .get("status")
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null),
+                    obj.metadata.resource_version.clone(),
+                )
+            })
     }
 
     /// Forgets `obj` (deleted).
@@ -475,6 +483,19 @@ mod tests {
             ours,
             "an older version evicts nothing"
         );
+
+        assert_eq!(
+            written.base(&lagging, &ours).1.as_deref(),
+            Some("5"),
+            "a write while the cache lags starts from our last write"
+        );
+
+        // Our write shows, and the object changed since (deleted, say): the cached object,
+        // not the entry, is what a write starts from.
+        let changed_since = object("9", json!({"observedGeneration": 1, "revision": "r2"}));
+        let (stored, rv) = written.base(&changed_since, &ours);
+        assert_eq!(rv.as_deref(), Some("9"));
+        assert_eq!(stored["revision"], "r2");
 
         let caught_up = object("5", json!({"observedGeneration": 1, "revision": "r2"}));
         written.observed(&Cached::new(caught_up));
