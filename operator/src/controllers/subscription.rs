@@ -17,12 +17,12 @@ use chrono::Utc;
 use crds::application::RotationPhase;
 use crds::conditions::{self, reasons, types};
 use crds::subscription::SubscriptionStatus;
-use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::ApiResource;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::finalizer;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
 
 use super::cache::Cached;
 use serde_json::Value;
@@ -131,18 +131,18 @@ impl SubContext {
     }
 }
 
-/// The Subscriptions of `store` that name the object `name` in `namespace` (an Api or an
-/// Application) through `field` (`apiRef` or `applicationRef`).
-pub fn subscriptions_naming(
+/// The Subscriptions of `store` that name `obj` (an Api or an Application, in its
+/// namespace) through `field` (`apiRef` or `applicationRef`).
+pub fn subscriptions_naming<K: Resource>(
     store: &Store<Cached>,
-    namespace: Option<&str>,
-    name: &str,
+    obj: &K,
     field: &str,
     ar: &ApiResource,
 ) -> Vec<ObjectRef<Cached>> {
-    let Some(ns) = namespace else {
+    let (Some(ns), name) = (obj.meta().namespace.as_deref(), obj.name_any()) else {
         return Vec::new();
     };
+    let name = name.as_str();
     let pointer = format!("/spec/{field}/name");
     store
         .state()
@@ -185,28 +185,12 @@ pub async fn run(ctx: Arc<Context>, token: CancellationToken) {
     let controller = controller
         .watches_stream_with(
             watcher(apis, config()).default_backoff().touched_objects(),
-            move |api| {
-                subscriptions_naming(
-                    &s1,
-                    api.metadata.namespace.as_deref(),
-                    &api.name_any(),
-                    "apiRef",
-                    &a1,
-                )
-            },
+            move |api| subscriptions_naming(&s1, &api, "apiRef", &a1),
             (),
         )
         .watches_stream_with(
             watcher(apps, config()).default_backoff().touched_objects(),
-            move |app| {
-                subscriptions_naming(
-                    &s2,
-                    app.metadata.namespace.as_deref(),
-                    &app.name_any(),
-                    "applicationRef",
-                    &a2,
-                )
-            },
+            move |app| subscriptions_naming(&s2, &app, "applicationRef", &a2),
             (),
         )
         .graceful_shutdown_on(token.cancelled_owned());

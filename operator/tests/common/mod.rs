@@ -15,6 +15,7 @@ use std::time::Duration;
 use apim_operator::config::Controllers;
 use apim_operator::controllers::Context;
 use apim_operator::controllers::clients::Clients;
+use apim_operator::controllers::merge_patch::apply as merge_patch;
 use apim_operator::gateway::{
     Alias, AliasSpec, Api as GwApi, ApiDocument, Application, ApplicationCredentials,
     ApplicationSpec, Change, CredentialKind, Deleted, GatewayApi, GatewayError, GatewayErrorKind,
@@ -612,27 +613,6 @@ fn json_patch(target: &mut Value, ops: &Value) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// RFC 7386 merge patch.
-fn merge_patch(target: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(p) => {
-            if !target.is_object() {
-                *target = json!({});
-            }
-            if let Value::Object(t) = target {
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-                    }
-                }
-            }
-        }
-        other => *target = other.clone(),
-    }
 }
 
 impl FakeKube {
