@@ -210,6 +210,63 @@ async fn a_new_application_gets_the_finalizer_before_anything_else() {
 }
 
 #[tokio::test]
+async fn an_object_changed_under_the_reconcile_gets_its_status_all_the_same() {
+    // The reconcile works on the cached copy; meanwhile someone labels the Application, so
+    // the status write (conditioned on the cached resourceVersion) conflicts. It is computed
+    // again from the object as it is now: the reconcile succeeds, no event is derived twice.
+    let world = World::new(app_object());
+    let cached: DynamicObject = serde_json::from_value(world.app()).expect("object");
+    world.edit(|o| {
+        o["metadata"]["labels"]["team"] = json!("web");
+        o["metadata"]["resourceVersion"] = json!("777");
+    });
+    let lab = world.lab();
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        application::reconcile(Arc::new(cached), lab.actx.clone()),
+    )
+    .await
+    .expect("the reconcile finished in time");
+    let calls = lab.finish().await;
+    assert_eq!(result.expect("reconcile"), Action::requeue(RESYNC));
+    let status_writes: Vec<&str> = status_patches(&calls)
+        .iter()
+        .map(|c| {
+            c.body["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        status_writes.len(),
+        2,
+        "refused once, then written: {calls:?}"
+    );
+    assert_ne!(
+        status_writes[0], status_writes[1],
+        "the second with the new resourceVersion"
+    );
+    let stored = world.app();
+    assert_eq!(
+        stored["metadata"]["labels"]["team"], "web",
+        "the label stays"
+    );
+    assert_eq!(
+        state_of(&stored["status"], "Ready"),
+        ("True".into(), "Reconciled".into())
+    );
+    assert_eq!(
+        event_reasons(&calls)
+            .iter()
+            .filter(|r| *r == "Registered")
+            .count(),
+        1,
+        "{:?}",
+        event_reasons(&calls)
+    );
+}
+
+#[tokio::test]
 async fn create_registers_the_application_and_writes_its_credentials_into_an_owned_secret() {
     let world = World::new(app_object());
     let out = world.reconcile().await;

@@ -81,6 +81,9 @@ struct Written<S> {
     at: Instant,
 }
 
+/// Status writes computed again after a conflict, at most, before the reconcile fails.
+const MAX_CONFLICTS: usize = 3;
+
 /// How long a written status is kept for a lagging cache.
 pub const WRITTEN_TTL: Duration = Duration::from_secs(30);
 
@@ -121,9 +124,11 @@ where
     /// Writes `desired` as the status of `obj` when it differs from `current` (what
     /// [`current`](Self::current) returned), and returns whether it wrote. The write is a JSON
     /// merge patch from the status as stored (on the cached object, or as our last write left
-    /// it) to `desired`, conditioned on the resourceVersion of that stored status: a view
-    /// gone stale fails with a conflict and is reconciled again, never applied halfway over a
-    /// status it did not know.
+    /// it) to `desired`, conditioned on the resourceVersion of that stored status, so that it
+    /// is never applied over a status it was not computed from. When the object changed
+    /// meanwhile (409: a label, a finalizer, a deletion), the write is computed again from the
+    /// object as it is now, rather than failing the reconcile, which would derive its events
+    /// a second time.
     pub async fn write(
         &self,
         ctx: &Context,
@@ -132,12 +137,29 @@ where
         current: &S,
         desired: &S,
     ) -> Result<bool, kube::Error> {
-        let (old, resource_version) = self.base(obj, current);
+        let (mut old, mut resource_version) = self.base(obj, current);
         let new = serde_json::to_value(desired).unwrap_or_default();
-        let Some(patch) = super::merge_patch::diff(&old, &new) else {
-            return Ok(false);
+        let mut conflicts = 0;
+        let mut written = loop {
+            let Some(patch) = super::merge_patch::diff(&old, &new) else {
+                return Ok(false);
+            };
+            match patch_status(ctx, ar, obj, resource_version, patch).await {
+                Ok(written) => break written,
+                Err(kube::Error::Api(e)) if e.code == 409 && conflicts < MAX_CONFLICTS => {
+                    conflicts += 1;
+                    tracing::debug!("status write conflicted; computing it again");
+                    let fresh = api_of(ctx, ar, obj).get(&obj.name_any()).await?;
+                    old = fresh
+                        .data
+                        .get("status")
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null);
+                    resource_version = fresh.metadata.resource_version;
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let mut written = patch_status(ctx, ar, obj, resource_version, patch).await?;
         let mut entries = self.entries();
         if entries.len() >= 256 {
             entries.retain(|_, w| w.at.elapsed() <= WRITTEN_TTL);
@@ -206,6 +228,14 @@ pub fn key<K: Resource>(obj: &K) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
+/// The API of `obj`'s kind, in its namespace when it has one.
+fn api_of(ctx: &Context, ar: &ApiResource, obj: &DynamicObject) -> Api<DynamicObject> {
+    match obj.namespace() {
+        Some(ns) => Api::namespaced_with(ctx.client.clone(), &ns, ar),
+        None => Api::all_with(ctx.client.clone(), ar),
+    }
+}
+
 /// Patches the status of `obj` with the merge patch `status` (conditioned on
 /// `resource_version` when given) and counts the write.
 pub async fn patch_status(
@@ -215,10 +245,7 @@ pub async fn patch_status(
     resource_version: Option<String>,
     status: serde_json::Value,
 ) -> Result<DynamicObject, kube::Error> {
-    let api: Api<DynamicObject> = match obj.namespace() {
-        Some(ns) => Api::namespaced_with(ctx.client.clone(), &ns, ar),
-        None => Api::all_with(ctx.client.clone(), ar),
-    };
+    let api = api_of(ctx, ar, obj);
     let mut body = serde_json::json!({ "status": status });
     if let Some(rv) = resource_version {
         body["metadata"] = serde_json::json!({ "resourceVersion": rv });
