@@ -60,11 +60,6 @@ impl Cached {
     pub fn body_mentions(&self, needle: &str) -> bool {
         self.body.contains(needle)
     }
-
-    /// The bytes this entry holds beyond its metadata (for tests and sizing).
-    pub fn body_len(&self) -> usize {
-        self.body.len()
-    }
 }
 
 /// Drops from an object what no reconcile reads and that can be as large as the object
@@ -73,12 +68,6 @@ pub fn slim(obj: &mut DynamicObject) {
     obj.metadata.managed_fields = None;
     if let Some(a) = obj.metadata.annotations.as_mut() {
         a.remove(LAST_APPLIED);
-    }
-}
-
-impl From<DynamicObject> for Cached {
-    fn from(obj: DynamicObject) -> Cached {
-        Cached::new(obj)
     }
 }
 

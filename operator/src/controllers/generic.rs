@@ -133,22 +133,20 @@ async fn reconcile_inner<K: DeserializeOwned>(
         .get("status")
         .cloned()
         .unwrap_or(serde_json::Value::Null);
-    let new = status::with_owned(&old, &status);
-    if let Some(patch) = super::merge_patch::diff(&old, &new) {
-        super::shared::patch_status(
-            ctx,
-            &kctx.resource,
-            obj,
-            obj.metadata.resource_version.clone(),
-            patch,
-        )
-        .await
-        .map_err(|source| Error::PatchStatus {
-            kind: kctx.resource.kind.clone(),
-            name: name.clone(),
-            source,
-        })?;
-    }
+    super::shared::write_status(
+        ctx,
+        &kctx.resource,
+        obj,
+        old,
+        obj.metadata.resource_version.clone(),
+        |stored| status::with_owned(stored, &status),
+    )
+    .await
+    .map_err(|source| Error::PatchStatus {
+        kind: kctx.resource.kind.clone(),
+        name: name.clone(),
+        source,
+    })?;
     if let Some(accepted) = accepted_changed_to {
         let (_, reason, message) = verdict.condition();
         match &verdict {

@@ -122,13 +122,8 @@ where
     }
 
     /// Writes `desired` as the status of `obj` when it differs from `current` (what
-    /// [`current`](Self::current) returned), and returns whether it wrote. The write is a JSON
-    /// merge patch from the status as stored (on the cached object, or as our last write left
-    /// it) to `desired`, conditioned on the resourceVersion of that stored status, so that it
-    /// is never applied over a status it was not computed from. When the object changed
-    /// meanwhile (409: a label, a finalizer, a deletion), the write is computed again from the
-    /// object as it is now, rather than failing the reconcile, which would derive its events
-    /// a second time.
+    /// [`current`](Self::current) returned), from the status as stored (on the cached object,
+    /// or as our last write left it), by [`write_status`]; returns whether it wrote.
     pub async fn write(
         &self,
         ctx: &Context,
@@ -137,28 +132,12 @@ where
         current: &S,
         desired: &S,
     ) -> Result<bool, kube::Error> {
-        let (mut old, mut resource_version) = self.base(obj, current);
+        let (old, resource_version) = self.base(obj, current);
         let new = serde_json::to_value(desired).unwrap_or_default();
-        let mut conflicts = 0;
-        let mut written = loop {
-            let Some(patch) = super::merge_patch::diff(&old, &new) else {
-                return Ok(false);
-            };
-            match patch_status(ctx, ar, obj, resource_version, patch).await {
-                Ok(written) => break written,
-                Err(kube::Error::Api(e)) if e.code == 409 && conflicts < MAX_CONFLICTS => {
-                    conflicts += 1;
-                    tracing::debug!("status write conflicted; computing it again");
-                    let fresh = api_of(ctx, ar, obj).get(&obj.name_any()).await?;
-                    old = fresh
-                        .data
-                        .get("status")
-                        .cloned()
-                        .unwrap_or(serde_json::Value::Null);
-                    resource_version = fresh.metadata.resource_version;
-                }
-                Err(e) => return Err(e),
-            }
+        let Some(mut written) =
+            write_status(ctx, ar, obj, old, resource_version, |_| new.clone()).await?
+        else {
+            return Ok(false);
         };
         let mut entries = self.entries();
         if entries.len() >= 256 {
@@ -236,9 +215,47 @@ fn api_of(ctx: &Context, ar: &ApiResource, obj: &DynamicObject) -> Api<DynamicOb
     }
 }
 
+/// Writes the status of `obj` from `stored` (its status as stored at `resource_version`) to
+/// what `desired` makes of it, as a JSON merge patch of the difference conditioned on that
+/// resourceVersion: never applied over a status it was not computed from. When the object
+/// changed meanwhile (409: a label, a finalizer, a deletion), the write is computed again
+/// from the object as it is now, up to [`MAX_CONFLICTS`] times, rather than failing the
+/// reconcile, which would derive its events a second time. Returns the object as written, or
+/// `None` when nothing differed.
+pub async fn write_status(
+    ctx: &Context,
+    ar: &ApiResource,
+    obj: &DynamicObject,
+    mut stored: serde_json::Value,
+    mut resource_version: Option<String>,
+    desired: impl Fn(&serde_json::Value) -> serde_json::Value,
+) -> Result<Option<DynamicObject>, kube::Error> {
+    let mut conflicts = 0;
+    loop {
+        let Some(patch) = super::merge_patch::diff(&stored, &desired(&stored)) else {
+            return Ok(None);
+        };
+        match patch_status(ctx, ar, obj, resource_version, patch).await {
+            Ok(written) => return Ok(Some(written)),
+            Err(kube::Error::Api(e)) if e.code == 409 && conflicts < MAX_CONFLICTS => {
+                conflicts += 1;
+                tracing::debug!("status write conflicted; computing it again");
+                let fresh = api_of(ctx, ar, obj).get(&obj.name_any()).await?;
+                stored = fresh
+                    .data
+                    .get("status")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
+                resource_version = fresh.metadata.resource_version;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Patches the status of `obj` with the merge patch `status` (conditioned on
 /// `resource_version` when given) and counts the write.
-pub async fn patch_status(
+async fn patch_status(
     ctx: &Context,
     ar: &ApiResource,
     obj: &DynamicObject,
